@@ -1,0 +1,1 @@
+//! HTTP engine adapter of galaxy-runtime: probes a game engine's status resource.

@@ -1,0 +1,1 @@
+//! Store adapter of galaxy-runtime on diesel-async: PostgreSQL and SQLite.

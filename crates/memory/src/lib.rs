@@ -1,0 +1,1 @@
+//! In-memory implementations of every galaxy-runtime port, for tests, examples and simulations.

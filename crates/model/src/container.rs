@@ -1,0 +1,98 @@
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// Docker's state of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerState {
+    /// Created, never started.
+    Created,
+    /// Running.
+    Running,
+    /// Paused.
+    Paused,
+    /// Restarting.
+    Restarting,
+    /// Being removed.
+    Removing,
+    /// Exited.
+    Exited,
+    /// Dead.
+    Dead,
+}
+
+impl ContainerState {
+    /// Every state, in declaration order.
+    pub const ALL: [ContainerState; 7] = [
+        Self::Created,
+        Self::Running,
+        Self::Paused,
+        Self::Restarting,
+        Self::Removing,
+        Self::Exited,
+        Self::Dead,
+    ];
+
+    /// Docker's word for the state.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Restarting => "restarting",
+            Self::Removing => "removing",
+            Self::Exited => "exited",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Parses Docker's word; `None` for anything else.
+    pub fn from_docker(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == word)
+    }
+}
+
+impl fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A container as observed through Docker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerSummary {
+    /// Docker's container id.
+    pub id: String,
+    /// The name as Docker gives it (usually with a leading `/`).
+    pub name: String,
+    /// The image reference the container was created from.
+    #[serde(default)]
+    pub image_ref: String,
+    /// Every label of the container.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Docker's state.
+    pub state: ContainerState,
+    /// When Docker created it.
+    pub created: Timestamp,
+    /// The container's IP address on each network it is attached to, by network name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub addresses: BTreeMap<String, String>,
+}
+
+impl ContainerSummary {
+    /// The name without Docker's leading `/` (only one is stripped).
+    pub fn bare_name(&self) -> &str {
+        self.name.strip_prefix('/').unwrap_or(&self.name)
+    }
+
+    /// Whether the container is running.
+    pub fn is_running(&self) -> bool {
+        self.state == ContainerState::Running
+    }
+}

@@ -1,0 +1,124 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+/// The identity of a game: a UUID, always printed lowercase and hyphenated (8-4-4-4-12).
+///
+/// Parsing accepts only the hyphenated form, in either case, so that `galaxy-game-<id>` container
+/// names and JSON documents have exactly one spelling per game.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GameId(Uuid);
+
+impl GameId {
+    /// Wraps a UUID.
+    pub const fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+
+    /// A fresh random (v4) game id.
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// The underlying UUID.
+    pub const fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+/// A string that is not a hyphenated UUID.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid game id {value:?}: expected a hyphenated UUID such as 6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f60")]
+pub struct ParseGameIdError {
+    /// The text that was rejected (escaped when printed).
+    pub value: String,
+}
+
+impl FromStr for GameId {
+    type Err = ParseGameIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hyphenated = s.len() == 36
+            && s.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            });
+        if !hyphenated {
+            return Err(ParseGameIdError {
+                value: s.to_owned(),
+            });
+        }
+        Uuid::parse_str(s).map(Self).map_err(|_| ParseGameIdError {
+            value: s.to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for GameId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.hyphenated(), f)
+    }
+}
+
+impl fmt::Debug for GameId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GameId({})", self.0.hyphenated())
+    }
+}
+
+impl From<Uuid> for GameId {
+    fn from(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
+}
+
+impl Serialize for GameId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for GameId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_lowercase_hyphenated() {
+        let id: GameId = "ABCDEF01-2345-6789-ABCD-EF0123456789".parse().unwrap();
+        assert_eq!(id.to_string(), "abcdef01-2345-6789-abcd-ef0123456789");
+    }
+
+    #[test]
+    fn rejects_other_spellings() {
+        for bad in [
+            "",
+            "abcdef0123456789abcdef0123456789",
+            "{abcdef01-2345-6789-abcd-ef0123456789}",
+            "urn:uuid:abcdef01-2345-6789-abcd-ef0123456789",
+            "abcdef01-2345-6789-abcd-ef012345678g",
+            "abcdef01-2345-6789-abcd-ef01234567890",
+            "abcdef0-12345-6789-abcd-ef0123456789",
+        ] {
+            assert!(bad.parse::<GameId>().is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn json_round_trip_and_error() {
+        let id = GameId::new_random();
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<GameId>(&json).unwrap(), id);
+        let err = serde_json::from_str::<GameId>("\"nope\"").unwrap_err();
+        assert!(err.to_string().contains("invalid game id \"nope\""), "{err}");
+    }
+}

@@ -1,0 +1,41 @@
+//! The domain model of galaxy-runtime: the bottom layer of the architecture.
+//!
+//! ```text
+//! model  <-  ports  <-  reconciler  <-  cli / host backend
+//!              ^
+//!              +-- adapters (docker, engine-http, store, memory)
+//! ```
+//!
+//! This crate holds the words of the reconcile contract as types — [`GameId`],
+//! [`RuntimeStatus`], [`RuntimeRecord`], [`ContainerSummary`], [`GameProjection`],
+//! [`JobResult`], [`ProbeOutcome`], the [`Config`] and the [`Scenario`] JSON — and nothing that
+//! does I/O: no tokio, no Docker, no database, no HTTP. Everything here is plain data that
+//! serialises to the JSON of the contract.
+//!
+//! ```
+//! use galaxy_runtime_model::{Config, GameId, RuntimeStatus};
+//!
+//! let id: GameId = "6F1C0E7A-3B8D-4F7C-9E2A-1B2C3D4E5F60".parse().unwrap();
+//! assert_eq!(id.to_string(), "6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f60");
+//! assert!(RuntimeStatus::Removed.is_terminal());
+//! assert_eq!(Config::default().failure_threshold.get(), 3);
+//! ```
+
+mod config;
+mod container;
+pub mod duration;
+mod game_id;
+mod job;
+mod record;
+mod scenario;
+mod time;
+
+pub use config::{Config, ConfigError, EngineAddressing};
+pub use container::{ContainerState, ContainerSummary};
+pub use game_id::{GameId, ParseGameIdError};
+pub use job::{JobResult, Op};
+pub use record::{
+    GameProjection, ProbeOutcome, RuntimeRecord, RuntimeStatus, Snapshot, StatusTransitionError,
+};
+pub use scenario::{Observation, Scenario, ScenarioError};
+pub use time::{ParseTimestampError, Timestamp};

@@ -1,0 +1,246 @@
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Config, ContainerSummary, GameId, GameProjection, ProbeOutcome, RuntimeRecord, Timestamp};
+
+/// Everything one pass observed: the input of planning.
+///
+/// `probes` holds the outcome of every engine probe the pass made, by game id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// The time of the pass.
+    pub now: Timestamp,
+    /// The managed containers Docker listed.
+    pub containers: Vec<ContainerSummary>,
+    /// Every runtime record.
+    pub records: Vec<RuntimeRecord>,
+    /// The projections of the games that have a container but no record.
+    pub games: Vec<GameProjection>,
+    /// The probe outcomes, by game id.
+    pub probes: BTreeMap<GameId, ProbeOutcome>,
+}
+
+impl Observation {
+    /// An observation of nothing at `now`.
+    pub fn empty(now: Timestamp) -> Self {
+        Self {
+            now,
+            containers: Vec::new(),
+            records: Vec::new(),
+            games: Vec::new(),
+            probes: BTreeMap::new(),
+        }
+    }
+}
+
+/// An observation together with the configuration it is planned under: the scenario JSON of
+/// the contract (§5), which `galaxy-runtime observe` prints and `galaxy-runtime plan` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// The time of the pass.
+    pub now: Timestamp,
+    /// The configuration (any subset of fields in input; every field in output).
+    #[serde(default)]
+    pub config: Config,
+    /// The managed containers.
+    #[serde(default)]
+    pub containers: Vec<ContainerSummary>,
+    /// Every runtime record.
+    #[serde(default)]
+    pub records: Vec<RuntimeRecord>,
+    /// Game projections.
+    #[serde(default)]
+    pub games: Vec<GameProjection>,
+    /// Probe outcomes by game id.
+    #[serde(default)]
+    pub probes: BTreeMap<GameId, ProbeOutcome>,
+}
+
+/// A scenario document that was refused, with where in it the problem is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    /// The JSON path of the offending value, such as `records[2].status` (`.` for the root).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// Line and column in the document, when known.
+    pub position: Option<(usize, usize)>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at {}", self.path)?;
+        if let Some((line, column)) = self.position {
+            write!(f, " (line {line}, column {column})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl Scenario {
+    /// Pairs an observation with its configuration.
+    pub fn new(observation: Observation, config: Config) -> Self {
+        let Observation {
+            now,
+            containers,
+            records,
+            games,
+            probes,
+        } = observation;
+        Self {
+            now,
+            config,
+            containers,
+            records,
+            games,
+            probes,
+        }
+    }
+
+    /// Splits into the observation and the configuration.
+    pub fn into_parts(self) -> (Observation, Config) {
+        let Self {
+            now,
+            config,
+            containers,
+            records,
+            games,
+            probes,
+        } = self;
+        (
+            Observation {
+                now,
+                containers,
+                records,
+                games,
+                probes,
+            },
+            config,
+        )
+    }
+
+    /// Parses and checks a scenario document. Errors name the offending field by its path.
+    ///
+    /// Beyond what the types check, two records or two games with the same game id are refused.
+    pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(text);
+        let scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let position = (inner.line() > 0).then(|| (inner.line(), inner.column()));
+            ScenarioError {
+                path,
+                message: strip_position(&inner.to_string()),
+                position,
+            }
+        })?;
+        scenario.check_unique()?;
+        Ok(scenario)
+    }
+
+    fn check_unique(&self) -> Result<(), ScenarioError> {
+        fn first_duplicate(ids: impl Iterator<Item = GameId>) -> Option<(usize, GameId)> {
+            let mut seen = HashSet::new();
+            ids.enumerate().find(|(_, id)| !seen.insert(*id))
+        }
+        let duplicate = |list: &str, (index, id): (usize, GameId)| ScenarioError {
+            path: format!("{list}[{index}].game_id"),
+            message: format!("duplicate game id {id}: another entry of {list} has it"),
+            position: None,
+        };
+        if let Some(dup) = first_duplicate(self.records.iter().map(|r| r.game_id)) {
+            return Err(duplicate("records", dup));
+        }
+        if let Some(dup) = first_duplicate(self.games.iter().map(|g| g.game_id)) {
+            return Err(duplicate("games", dup));
+        }
+        Ok(())
+    }
+}
+
+/// serde_json appends " at line L column C"; the position is reported separately.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f60";
+
+    fn record(id: &str, status: &str) -> String {
+        format!(
+            r#"{{"game_id": "{id}", "status": "{status}", "status_changed_at": "2026-11-27T11:00:00Z"}}"#
+        )
+    }
+
+    fn error_of(text: &str) -> ScenarioError {
+        Scenario::from_json(text).expect_err("accepted a bad scenario")
+    }
+
+    #[test]
+    fn minimal_scenario_parses_with_defaults() {
+        let s = Scenario::from_json(r#"{"now": "2026-11-27T12:00:00Z"}"#).unwrap();
+        assert_eq!(s.config, Config::default());
+        assert!(s.containers.is_empty() && s.records.is_empty() && s.probes.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let e = error_of(&format!(
+            r#"{{"now": "2026-11-27T12:00:00Z", "records": [{}, {}]}}"#,
+            record(ID, "running"),
+            record("6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f61", "runing")
+        ));
+        assert_eq!(e.path, "records[1].status");
+        assert!(e.message.contains("runing"), "{e}");
+        assert!(e.position.is_some());
+
+        let e = error_of(r#"{"now": "2026-11-27T12:00:00Z", "config": {"failure_threshold": 0}}"#);
+        assert_eq!(e.path, "config.failure_threshold");
+
+        let e = error_of(r#"{"now": "yesterday"}"#);
+        assert_eq!(e.path, "now");
+        assert!(e.message.contains("invalid timestamp"), "{e}");
+
+        let e = error_of(r#"{"now": "2026-11-27T12:00:00Z", "extra": 1}"#);
+        assert!(e.message.contains("unknown field `extra`"), "{e}");
+
+        let e = error_of(r#"{"now": "2026-11-27T12:00:00Z", "probes": {"x": {"ok": 1}}}"#);
+        assert!(e.path.starts_with("probes"), "{e}");
+        assert!(e.message.contains("invalid game id"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_records_and_games_are_refused() {
+        let e = error_of(&format!(
+            r#"{{"now": "2026-11-27T12:00:00Z", "records": [{}, {}]}}"#,
+            record(ID, "running"),
+            record(ID, "stopped")
+        ));
+        assert_eq!(e.path, "records[1].game_id");
+        let e = error_of(&format!(
+            r#"{{"now": "2026-11-27T12:00:00Z", "games": [{{"game_id": "{ID}"}}, {{"game_id": "{}"}}]}}"#,
+            ID.to_uppercase()
+        ));
+        assert_eq!(e.path, "games[1].game_id");
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let text = format!(
+            r#"{{"now": "2026-11-27T12:00:00Z", "records": [{}], "probes": {{"{ID}": {{"error": "timeout after 2s"}}}}}}"#,
+            record(ID, "running")
+        );
+        let s = Scenario::from_json(&text).unwrap();
+        let again = Scenario::from_json(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(s, again);
+    }
+}

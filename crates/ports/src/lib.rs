@@ -1,0 +1,342 @@
+//! The ports of galaxy-runtime: the traits through which the reconciler sees and changes the
+//! world. The second layer of the architecture.
+//!
+//! ```text
+//! model  <-  ports  <-  reconciler  <-  cli / host backend
+//!              ^
+//!              +-- adapters (docker, engine-http, store, memory)
+//! ```
+//!
+//! Each trait documents its contract — what happens when something is not found, whether a call
+//! may be repeated safely, what is atomic — and the conformance suites of
+//! `galaxy-runtime-testkit` check every implementation against it. All failures are one
+//! [`PortError`], classified by meaning.
+//!
+//! With the `mocks` feature every trait has a mockall mock (`MockDockerPort`, `MockStorePort`,
+//! …) for unit tests in other crates and in host backends.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use galaxy_runtime_model::{GameId, RuntimeRecord};
+//! use galaxy_runtime_ports::Cache;
+//!
+//! /// A cache that remembers nothing: the smallest possible port implementation.
+//! struct NoCache;
+//!
+//! impl Cache for NoCache {
+//!     fn put_runtime(&self, _record: RuntimeRecord) {}
+//!     fn get_runtime(&self, _game_id: GameId) -> Option<RuntimeRecord> {
+//!         None
+//!     }
+//! }
+//!
+//! let cache: Arc<dyn Cache> = Arc::new(NoCache);
+//! assert!(cache.get_runtime(GameId::new_random()).is_none());
+//! ```
+
+mod error;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use galaxy_runtime_model::{
+    ContainerSummary, GameId, GameProjection, JobResult, RuntimeRecord, RuntimeStatus, Snapshot,
+    Timestamp,
+};
+use tokio_util::sync::CancellationToken;
+
+pub use error::{BoxError, ErrorKind, PortError};
+
+/// The result type of every port call.
+pub type PortResult<T> = Result<T, PortError>;
+
+/// Which containers a [`DockerPort::list_managed`] call returns: those carrying every one of
+/// these labels with exactly these values.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LabelFilter {
+    /// Label key to required value.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl LabelFilter {
+    /// A filter on one label.
+    pub fn single(key: impl Into<String>, value: impl Into<String>) -> Self {
+        Self {
+            labels: BTreeMap::from([(key.into(), value.into())]),
+        }
+    }
+
+    /// Whether a container's labels satisfy the filter.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels
+            .iter()
+            .all(|(key, value)| labels.get(key) == Some(value))
+    }
+}
+
+/// The container runtime: what game containers exist.
+///
+/// Both calls only read. They may be repeated freely.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DockerPort: Send + Sync + 'static {
+    /// Every container, in any state (running or not), that carries all labels of `filter`,
+    /// in **one** call to the runtime. A container the runtime describes incompletely is
+    /// returned with what is known, never dropped silently.
+    ///
+    /// Errors: [`PortError::Unavailable`] when the runtime cannot be reached.
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>>;
+
+    /// One container by id, whatever its labels.
+    ///
+    /// Errors: [`PortError::NotFound`] when no such container exists — the only answer that
+    /// lets the executor treat a container as gone.
+    async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary>;
+}
+
+/// The values an adoption inserts when the game has no record yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptInsert {
+    /// The full new record.
+    pub record: RuntimeRecord,
+}
+
+/// The values an adoption overwrites when a record appeared meanwhile (the seed's
+/// `runtimeRecordUpdate`): status, container, image, engine version and endpoint. Docker
+/// network, turn schedule and probe failures of the existing row are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptUpdate {
+    /// New status.
+    pub status: RuntimeStatus,
+    /// New container id.
+    pub current_container_id: String,
+    /// New image reference.
+    pub current_image_ref: String,
+    /// New engine version.
+    pub current_engine_version: String,
+    /// New engine endpoint.
+    pub engine_endpoint: String,
+}
+
+/// A compare-and-set status change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The game.
+    pub game_id: GameId,
+    /// The status the caller saw; the change applies only if the row still has it.
+    pub from: RuntimeStatus,
+    /// The new status.
+    pub to: RuntimeStatus,
+    /// Why (kept for logs; stores may record it).
+    pub message: String,
+    /// The new `status_changed_at`.
+    pub at: Timestamp,
+}
+
+/// A compare-and-set move of a record to another container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebind {
+    /// The game.
+    pub game_id: GameId,
+    /// The container id the caller saw on the record; the change applies only if it is unchanged.
+    pub expected_container_id: String,
+    /// The container that really runs the game.
+    pub container_id: String,
+    /// Its image.
+    pub image_ref: String,
+    /// Its engine version.
+    pub engine_version: String,
+}
+
+/// One conditional probe-failure counter update of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeFailuresUpdate {
+    /// The game.
+    pub game_id: GameId,
+    /// The status the caller expects the row to have; rows with another status are skipped.
+    pub expected_status: RuntimeStatus,
+    /// The new count.
+    pub failures: u32,
+}
+
+/// Where the backend keeps `runtime_records`, game projections and snapshots.
+///
+/// Every write is atomic for its row: it happens whole or not at all. Compare-and-set writes
+/// return [`PortError::Conflict`] when the row no longer matches what the caller saw, and never
+/// move a record out of a terminal status (the forward-only rule), whatever the caller asks.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait StorePort: Send + Sync + 'static {
+    /// Every runtime record, in one call. A row that cannot be read (unknown status, malformed
+    /// value) is an [`PortError::Invalid`] naming its game id and the value.
+    async fn list_records(&self) -> PortResult<Vec<RuntimeRecord>>;
+
+    /// One record; `Ok(None)` when the game has none.
+    async fn get_record(&self, game_id: GameId) -> PortResult<Option<RuntimeRecord>>;
+
+    /// Inserts a new record, as a start job does. [`PortError::Conflict`] if the game already
+    /// has one.
+    async fn create_record(&self, record: RuntimeRecord) -> PortResult<RuntimeRecord>;
+
+    /// The projections of the given games, in one call; games without one are simply absent
+    /// from the answer (not an error). Order is unspecified.
+    async fn load_game_projections(&self, game_ids: &[GameId]) -> PortResult<Vec<GameProjection>>;
+
+    /// Changes a record's status if it still has `change.from`, resetting `probe_failures` to 0
+    /// when the new status is `running` or terminal, and returns the updated record.
+    ///
+    /// [`PortError::NotFound`] if there is no record; [`PortError::Conflict`] if the status is
+    /// not `from` or the change would leave a terminal status. Repeating a call that succeeded
+    /// gives `Conflict` (the status is no longer `from`) and changes nothing.
+    async fn transition_status(&self, change: StatusChange) -> PortResult<RuntimeRecord>;
+
+    /// Moves a non-terminal record to another container if its `current_container_id` is still
+    /// `rebind.expected_container_id`; returns the updated record. Errors as
+    /// [`StorePort::transition_status`].
+    async fn rebind(&self, rebind: Rebind) -> PortResult<RuntimeRecord>;
+
+    /// Inserts `insert` if the game has no record; otherwise overwrites the existing record
+    /// with `update` (the seed's upsert), unless it is terminal ([`PortError::Conflict`]).
+    /// Returns the record as stored. Repeating it is harmless.
+    async fn upsert_adopted(
+        &self,
+        insert: AdoptInsert,
+        update: AdoptUpdate,
+    ) -> PortResult<RuntimeRecord>;
+
+    /// Sets probe-failure counters in a batch. Each row is updated only if it exists and still
+    /// has its `expected_status`; the answer holds the rows that were updated (the others were
+    /// skipped as conflicts). Repeating it is harmless.
+    async fn set_probe_failures(
+        &self,
+        updates: &[ProbeFailuresUpdate],
+    ) -> PortResult<Vec<RuntimeRecord>>;
+
+    /// Publishes engine snapshots in a batch, replacing each game's previous snapshot.
+    /// Repeating it is harmless.
+    async fn publish_snapshots(&self, snapshots: &[Snapshot]) -> PortResult<()>;
+
+    /// The latest snapshot of a game; `Ok(None)` when there is none.
+    async fn get_snapshot(&self, game_id: GameId) -> PortResult<Option<Snapshot>>;
+}
+
+/// Where game projections are maintained, for stores that own them (the `games` command,
+/// demos, tests). A host whose lobby owns the games table does not need it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait GameCatalog: Send + Sync + 'static {
+    /// Inserts or replaces a game's projection. Repeating it is harmless.
+    async fn put_game(&self, game: GameProjection) -> PortResult<()>;
+
+    /// Every projection, sorted by game id.
+    async fn list_games(&self) -> PortResult<Vec<GameProjection>>;
+
+    /// Removes a game's projection; [`PortError::NotFound`] if there is none.
+    async fn remove_game(&self, game_id: GameId) -> PortResult<()>;
+}
+
+/// A game engine's status resource.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EnginePort: Send + Sync + 'static {
+    /// The engine's status JSON at `endpoint` (such as `http://galaxy-game-<id>:8080`).
+    ///
+    /// Only reads; may be repeated. Any failure to get a JSON answer is an error whose message
+    /// says what happened (refused, timeout, non-2xx status, not JSON, too large).
+    async fn status(&self, endpoint: &str) -> PortResult<serde_json::Value>;
+}
+
+/// The lobby, which owns games and wants to hear about their runtimes.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LobbyPort: Send + Sync + 'static {
+    /// Tells the lobby what happened to a game's runtime. May be called again for the same
+    /// event (at-least-once); the lobby should treat repeats as harmless.
+    async fn on_runtime_job_result(&self, game_id: GameId, result: JobResult) -> PortResult<()>;
+}
+
+/// A read-through cache of runtime records, updated after every store write.
+///
+/// Calls are synchronous and must be cheap: they run on the pass's task.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Cache: Send + Sync + 'static {
+    /// Remembers the record as the store returned it (replacing any older one).
+    fn put_runtime(&self, record: RuntimeRecord);
+
+    /// The remembered record of a game, if any.
+    fn get_runtime(&self, game_id: GameId) -> Option<RuntimeRecord>;
+}
+
+/// The turn scheduler, which must learn of games whose runtime was adopted as running.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Scheduler: Send + Sync + 'static {
+    /// Starts (or keeps) scheduling turns for the game. Called again for a game already
+    /// scheduled, it must do nothing.
+    fn start_game(&self, record: &RuntimeRecord);
+}
+
+/// A lock that makes one process among replicas the only one applying changes.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait LeaderLock: Send + Sync + 'static {
+    /// Tries to take the lock without waiting; `Ok(true)` when this process holds it (also when
+    /// it already did). Repeating it is harmless.
+    async fn try_acquire(&self) -> PortResult<bool>;
+
+    /// Whether this process still holds the lock (a lost connection means it does not).
+    async fn is_held(&self) -> PortResult<bool>;
+
+    /// Gives the lock up, if held.
+    async fn release(&self) -> PortResult<()>;
+}
+
+/// A long-running part of a host process (the seed's `internal/app.Component`).
+#[async_trait]
+pub trait Component: Send + Sync {
+    /// Runs until `cancel` fires, then returns once the work in flight is finished.
+    async fn run(&self, cancel: CancellationToken) -> PortResult<()>;
+
+    /// Waits until a `run` that was cancelled has finished its work in flight.
+    async fn shutdown(&self) -> PortResult<()>;
+}
+
+
+#[async_trait]
+impl<T: DockerPort + ?Sized> DockerPort for Arc<T> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+        (**self).list_managed(filter).await
+    }
+    async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary> {
+        (**self).inspect(container_id).await
+    }
+}
+
+#[async_trait]
+impl<T: EnginePort + ?Sized> EnginePort for Arc<T> {
+    async fn status(&self, endpoint: &str) -> PortResult<serde_json::Value> {
+        (**self).status(endpoint).await
+    }
+}
+
+#[async_trait]
+impl<T: LobbyPort + ?Sized> LobbyPort for Arc<T> {
+    async fn on_runtime_job_result(&self, game_id: GameId, result: JobResult) -> PortResult<()> {
+        (**self).on_runtime_job_result(game_id, result).await
+    }
+}
+
+impl<T: Cache + ?Sized> Cache for Arc<T> {
+    fn put_runtime(&self, record: RuntimeRecord) {
+        (**self).put_runtime(record)
+    }
+    fn get_runtime(&self, game_id: GameId) -> Option<RuntimeRecord> {
+        (**self).get_runtime(game_id)
+    }
+}
+
+impl<T: Scheduler + ?Sized> Scheduler for Arc<T> {
+    fn start_game(&self, record: &RuntimeRecord) {
+        (**self).start_game(record)
+    }
+}

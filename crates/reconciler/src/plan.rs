@@ -1,0 +1,270 @@
+//! The plan: what one pass will do (actions) and what it noticed (findings), as data.
+
+use std::collections::BTreeMap;
+
+use galaxy_runtime_model::{GameId, RuntimeStatus};
+use serde::{Deserialize, Serialize};
+
+/// One change the executor makes through the ports.
+///
+/// The serde form is the plan JSON of the contract (§5): an object tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// R10: record a container nobody recorded, for a game that exists.
+    Adopt {
+        /// The game.
+        game_id: GameId,
+        /// The container to adopt.
+        container_id: String,
+        /// Its image.
+        image_ref: String,
+        /// Its engine version (R11), possibly empty.
+        engine_version: String,
+        /// `http://<container_name_prefix><game_id>:<engine_port>`.
+        endpoint: String,
+        /// The configured Docker network.
+        docker_network: String,
+        /// The game's turn schedule, from its projection.
+        turn_schedule: String,
+        /// `running` when the container runs, else `stopped`.
+        status: RuntimeStatus,
+    },
+    /// R7: the record follows the container that really runs the game.
+    Rebind {
+        /// The game.
+        game_id: GameId,
+        /// The container now on record.
+        container_id: String,
+        /// Its image.
+        image_ref: String,
+        /// Its engine version (R11), possibly empty.
+        engine_version: String,
+    },
+    /// R6, R9: a compare-and-set status change.
+    SetStatus {
+        /// The game.
+        game_id: GameId,
+        /// The status the plan saw; the change applies only if the record still has it.
+        from: RuntimeStatus,
+        /// The new status.
+        to: RuntimeStatus,
+        /// Why.
+        message: String,
+    },
+    /// R9: the consecutive probe failure counter.
+    SetProbeFailures {
+        /// The game.
+        game_id: GameId,
+        /// The new count.
+        failures: u32,
+    },
+    /// R9: the engine's fresh status.
+    PublishSnapshot {
+        /// The game.
+        game_id: GameId,
+        /// The engine's JSON, as it answered.
+        state: serde_json::Value,
+    },
+}
+
+impl Action {
+    /// The game the action changes.
+    pub fn game_id(&self) -> GameId {
+        match self {
+            Self::Adopt { game_id, .. }
+            | Self::Rebind { game_id, .. }
+            | Self::SetStatus { game_id, .. }
+            | Self::SetProbeFailures { game_id, .. }
+            | Self::PublishSnapshot { game_id, .. } => *game_id,
+        }
+    }
+
+    /// The `kind` word, as in JSON, logs and metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Adopt { .. } => "adopt",
+            Self::Rebind { .. } => "rebind",
+            Self::SetStatus { .. } => "set_status",
+            Self::SetProbeFailures { .. } => "set_probe_failures",
+            Self::PublishSnapshot { .. } => "publish_snapshot",
+        }
+    }
+
+    /// The position of the kind in the order of R13.
+    pub(crate) fn rank(&self) -> u8 {
+        match self {
+            Self::Adopt { .. } => 0,
+            Self::Rebind { .. } => 1,
+            Self::SetStatus { .. } => 2,
+            Self::SetProbeFailures { .. } => 3,
+            Self::PublishSnapshot { .. } => 4,
+        }
+    }
+
+    /// Whether this is a `set_status … to: removed`.
+    pub fn is_removal(&self) -> bool {
+        matches!(
+            self,
+            Self::SetStatus {
+                to: RuntimeStatus::Removed,
+                ..
+            }
+        )
+    }
+
+    /// Every `kind` word, in the order of R13.
+    pub const KINDS: [&'static str; 5] = [
+        "adopt",
+        "rebind",
+        "set_status",
+        "set_probe_failures",
+        "publish_snapshot",
+    ];
+}
+
+/// Something a pass noticed that needs no action, or that it refused to act on.
+///
+/// Findings sort by kind, in declaration order, then by their fields.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Finding {
+    /// R2: a managed container whose name is not `<prefix><uuid>`.
+    UnrecognizedContainer {
+        /// The container.
+        container_id: String,
+        /// Its name without the leading `/`.
+        name: String,
+    },
+    /// R3: another container for a game that already has one kept.
+    DuplicateContainer {
+        /// The game.
+        game_id: GameId,
+        /// The container left aside.
+        container_id: String,
+        /// The container kept.
+        kept_container_id: String,
+    },
+    /// R5: a container for a game whose record is terminal.
+    StaleContainer {
+        /// The game.
+        game_id: GameId,
+        /// The container.
+        container_id: String,
+        /// The record's terminal status.
+        status: RuntimeStatus,
+    },
+    /// R6: a `starting` record still inside its start grace, without a container yet.
+    AwaitingContainer {
+        /// The game.
+        game_id: GameId,
+    },
+    /// R10: a container for a game the store does not know.
+    OrphanContainer {
+        /// The game.
+        game_id: GameId,
+        /// The container.
+        container_id: String,
+    },
+    /// R11: a managed container whose engine version label is not acceptable.
+    InvalidLabel {
+        /// The container.
+        container_id: String,
+        /// The label's key.
+        label: String,
+    },
+    /// R12: too many removals at once; none was planned.
+    RemovalGuardTripped {
+        /// How many removals the pass would have made.
+        would_remove: u64,
+        /// How many non-terminal records there are.
+        live: u64,
+    },
+}
+
+impl Finding {
+    /// The `kind` word, as in JSON, logs and metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnrecognizedContainer { .. } => "unrecognized_container",
+            Self::DuplicateContainer { .. } => "duplicate_container",
+            Self::StaleContainer { .. } => "stale_container",
+            Self::AwaitingContainer { .. } => "awaiting_container",
+            Self::OrphanContainer { .. } => "orphan_container",
+            Self::InvalidLabel { .. } => "invalid_label",
+            Self::RemovalGuardTripped { .. } => "removal_guard_tripped",
+        }
+    }
+
+    /// Every `kind` word, in sort order.
+    pub const KINDS: [&'static str; 7] = [
+        "unrecognized_container",
+        "duplicate_container",
+        "stale_container",
+        "awaiting_container",
+        "orphan_container",
+        "invalid_label",
+        "removal_guard_tripped",
+    ];
+}
+
+/// Counts of a plan, by kind (every kind present, zeros included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Actions by kind.
+    pub actions: BTreeMap<String, u64>,
+    /// Findings by kind.
+    pub findings: BTreeMap<String, u64>,
+}
+
+impl Summary {
+    fn of(actions: &[Action], findings: &[Finding]) -> Self {
+        let mut summary = Self {
+            actions: Action::KINDS.iter().map(|k| (k.to_string(), 0)).collect(),
+            findings: Finding::KINDS.iter().map(|k| (k.to_string(), 0)).collect(),
+        };
+        for action in actions {
+            *summary.actions.entry(action.kind().to_owned()).or_default() += 1;
+        }
+        for finding in findings {
+            *summary.findings.entry(finding.kind().to_owned()).or_default() += 1;
+        }
+        summary
+    }
+}
+
+/// What one pass will do and what it noticed. `#[must_use]`: a plan does nothing until the
+/// executor applies it.
+#[must_use = "a plan changes nothing until it is applied"]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The actions, sorted by game id, then kind (R13).
+    pub actions: Vec<Action>,
+    /// The findings, sorted.
+    pub findings: Vec<Finding>,
+    /// Counts by kind.
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// Builds a plan from unsorted actions and findings, sorting both (R13).
+    pub fn new(mut actions: Vec<Action>, mut findings: Vec<Finding>) -> Self {
+        // Stable sort: the planner emits at most one action of each kind per game, so the order
+        // is total and the output byte-identical for the same observation.
+        actions.sort_by(|a, b| (a.game_id(), a.rank()).cmp(&(b.game_id(), b.rank())));
+        findings.sort();
+        let summary = Summary::of(&actions, &findings);
+        Self {
+            actions,
+            findings,
+            summary,
+        }
+    }
+
+    /// Whether the plan has no action.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}

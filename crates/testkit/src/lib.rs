@@ -1,0 +1,1 @@
+//! Conformance suites for the galaxy-runtime ports, shared by every adapter.
