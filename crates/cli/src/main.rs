@@ -1,0 +1,2 @@
+//! The galaxy-runtime command-line tool.
+fn main() {}
