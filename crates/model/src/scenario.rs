@@ -124,7 +124,8 @@ impl Scenario {
 
     /// Parses and checks a scenario document. Errors name the offending field by its path.
     ///
-    /// Beyond what the types check, two records or two games with the same game id are refused.
+    /// Beyond what the types check, two records or two games with the same game id, and two
+    /// containers with the same id, are refused.
     pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
         let deserializer = &mut serde_json::Deserializer::from_str(text);
         let scenario: Scenario = serde_path_to_error::deserialize(deserializer).map_err(|e| {
@@ -156,6 +157,22 @@ impl Scenario {
         }
         if let Some(dup) = first_duplicate(self.games.iter().map(|g| g.game_id)) {
             return Err(duplicate("games", dup));
+        }
+        let mut container_ids = HashSet::new();
+        if let Some((index, c)) = self
+            .containers
+            .iter()
+            .enumerate()
+            .find(|(_, c)| !container_ids.insert(c.id.as_str()))
+        {
+            return Err(ScenarioError {
+                path: format!("containers[{index}].id"),
+                message: format!(
+                    "duplicate container id {:?}: another entry of containers has it",
+                    c.id
+                ),
+                position: None,
+            });
         }
         Ok(())
     }
@@ -231,6 +248,11 @@ mod tests {
             ID.to_uppercase()
         ));
         assert_eq!(e.path, "games[1].game_id");
+        let container = r#"{"id": "c1", "name": "/x", "state": "running", "created": "2026-11-27T11:00:00Z"}"#;
+        let e = error_of(&format!(
+            r#"{{"now": "2026-11-27T12:00:00Z", "containers": [{container}, {container}]}}"#
+        ));
+        assert_eq!(e.path, "containers[1].id");
     }
 
     #[test]

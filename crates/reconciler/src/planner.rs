@@ -1,0 +1,401 @@
+//! The planning rules R1–R13 of the contract: a pure function from an observation to a plan.
+//!
+//! Nothing here reads a clock, does I/O or draws a random number; `now` is part of the
+//! observation. The work is linear in the fleet (hash maps, one pass over containers, one over
+//! records) apart from the final sort of the plan.
+
+use std::collections::HashMap;
+
+use galaxy_runtime_model::{
+    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, ProbeOutcome,
+    RuntimeRecord, RuntimeStatus,
+};
+
+use crate::plan::{Action, Finding, Plan};
+
+/// The message of a `set_status … to: removed` (R6) and of the lobby's job result.
+pub const CONTAINER_DISAPPEARED: &str = "container disappeared";
+/// The message of a `set_status … to: running` after a successful probe (R9).
+pub const ENGINE_REACHABLE: &str = "engine reachable";
+/// The failure of a running matched container without a probe outcome (R9, §5).
+pub const NO_PROBE_RESULT: &str = "no probe result";
+
+/// An engine the pass must probe (R9), with what the executor needs to address it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeTarget {
+    /// The game.
+    pub game_id: GameId,
+    /// The record's `engine_endpoint`.
+    pub record_endpoint: String,
+    /// The matched container (for its addresses, when engines are addressed by container IP).
+    pub container: ContainerSummary,
+}
+
+/// What the observe step must load after listing containers and records: the projections of
+/// unrecorded games (R10) and the engines to probe (R9). Decided by the same rules as the plan.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ObservationNeeds {
+    /// Game ids that have a kept container but no record at all, sorted.
+    pub unrecorded_games: Vec<GameId>,
+    /// Engines to probe, sorted by game id.
+    pub probes: Vec<ProbeTarget>,
+}
+
+/// Decides, from the containers and records alone, which projections to load and which engines
+/// to probe.
+pub fn observation_needs(
+    containers: &[ContainerSummary],
+    records: &[RuntimeRecord],
+    config: &Config,
+) -> ObservationNeeds {
+    let fleet = Fleet::new(containers, records, config);
+    let mut probes: Vec<ProbeTarget> = records
+        .iter()
+        .filter(|r| needs_probe(r.status))
+        .filter_map(|record| {
+            let container = fleet.match_record(record)?;
+            container.is_running().then(|| ProbeTarget {
+                game_id: record.game_id,
+                record_endpoint: record.engine_endpoint.clone(),
+                container: container.clone(),
+            })
+        })
+        .collect();
+    probes.sort_by_key(|p| p.game_id);
+    let mut unrecorded_games: Vec<GameId> = fleet
+        .kept
+        .keys()
+        .filter(|id| !fleet.records.contains_key(id))
+        .copied()
+        .collect();
+    unrecorded_games.sort();
+    ObservationNeeds {
+        unrecorded_games,
+        probes,
+    }
+}
+
+/// Turns an observation into a plan by the rules R1–R13 of the contract.
+///
+/// The same observation and configuration always give the same plan, whatever the order of
+/// the containers, records and games in the observation (container ids are unique, as Docker
+/// guarantees).
+pub fn plan(observation: &Observation, config: &Config) -> Plan {
+    let fleet = Fleet::new(&observation.containers, &observation.records, config);
+    let mut actions = Vec::new();
+    let mut findings = fleet.findings.clone();
+
+    for record in &observation.records {
+        plan_record(record, &fleet, observation, config, &mut actions, &mut findings);
+    }
+
+    // R10: kept containers of games without any record.
+    let projections: HashMap<GameId, &GameProjection> =
+        observation.games.iter().map(|g| (g.game_id, g)).collect();
+    for (&game_id, kept) in &fleet.kept {
+        if fleet.records.contains_key(&game_id) {
+            continue;
+        }
+        let container = kept.container;
+        match projections.get(&game_id) {
+            Some(game) => actions.push(Action::Adopt {
+                game_id,
+                container_id: container.id.clone(),
+                image_ref: container.image_ref.clone(),
+                engine_version: kept.engine_version.to_owned(),
+                endpoint: format!(
+                    "http://{}{}:{}",
+                    config.container_name_prefix, game_id, config.engine_port
+                ),
+                docker_network: config.docker_network.clone(),
+                turn_schedule: game.turn_schedule.clone(),
+                status: if container.is_running() {
+                    RuntimeStatus::Running
+                } else {
+                    RuntimeStatus::Stopped
+                },
+            }),
+            None => findings.push(Finding::OrphanContainer {
+                game_id,
+                container_id: container.id.clone(),
+            }),
+        }
+    }
+
+    apply_removal_guard(&observation.records, config, &mut actions, &mut findings);
+    Plan::new(actions, findings)
+}
+
+/// R5–R9 for one record.
+fn plan_record(
+    record: &RuntimeRecord,
+    fleet: &Fleet<'_>,
+    observation: &Observation,
+    config: &Config,
+    actions: &mut Vec<Action>,
+    findings: &mut Vec<Finding>,
+) {
+    let game_id = record.game_id;
+    if record.is_terminal() {
+        // R5: never acted on; a container still around is worth a look.
+        if let Some(kept) = fleet.kept.get(&game_id) {
+            findings.push(Finding::StaleContainer {
+                game_id,
+                container_id: kept.container.id.clone(),
+                status: record.status,
+            });
+        }
+        return;
+    }
+    let in_start_grace = record.status == RuntimeStatus::Starting
+        && observation.now.saturating_since(record.status_changed_at) < config.start_grace;
+
+    // R4 / R6
+    let Some(container) = fleet.match_record(record) else {
+        if in_start_grace {
+            findings.push(Finding::AwaitingContainer { game_id });
+        } else {
+            actions.push(Action::SetStatus {
+                game_id,
+                from: record.status,
+                to: RuntimeStatus::Removed,
+                message: CONTAINER_DISAPPEARED.to_owned(),
+            });
+        }
+        return;
+    };
+
+    // R7
+    if container.id != record.current_container_id {
+        actions.push(Action::Rebind {
+            game_id,
+            container_id: container.id.clone(),
+            image_ref: container.image_ref.clone(),
+            engine_version: fleet.engine_version(container).to_owned(),
+        });
+    }
+
+    // R8
+    if !needs_probe(record.status) {
+        return;
+    }
+
+    // R9
+    let failure = if container.state != ContainerState::Running {
+        Err(format!("container {}", container.state))
+    } else {
+        match observation.probes.get(&game_id) {
+            Some(ProbeOutcome::Ok(state)) => Ok(state),
+            Some(ProbeOutcome::Error(message)) => Err(message.clone()),
+            None => Err(NO_PROBE_RESULT.to_owned()),
+        }
+    };
+    match failure {
+        Ok(state) => {
+            if record.status != RuntimeStatus::Running {
+                actions.push(Action::SetStatus {
+                    game_id,
+                    from: record.status,
+                    to: RuntimeStatus::Running,
+                    message: ENGINE_REACHABLE.to_owned(),
+                });
+            }
+            if record.probe_failures > 0 {
+                actions.push(Action::SetProbeFailures {
+                    game_id,
+                    failures: 0,
+                });
+            }
+            actions.push(Action::PublishSnapshot {
+                game_id,
+                state: state.clone(),
+            });
+        }
+        Err(_) if in_start_grace => {} // the engine is still booting
+        Err(message) => {
+            let failures = record.probe_failures.saturating_add(1);
+            actions.push(Action::SetProbeFailures { game_id, failures });
+            if failures >= config.failure_threshold.get()
+                && record.status != RuntimeStatus::EngineUnreachable
+            {
+                actions.push(Action::SetStatus {
+                    game_id,
+                    from: record.status,
+                    to: RuntimeStatus::EngineUnreachable,
+                    message,
+                });
+            }
+        }
+    }
+}
+
+/// R8/R9: which statuses have their engine probed.
+fn needs_probe(status: RuntimeStatus) -> bool {
+    matches!(
+        status,
+        RuntimeStatus::Starting | RuntimeStatus::Running | RuntimeStatus::EngineUnreachable
+    )
+}
+
+/// R12: a pass that would remove too much of the fleet removes nothing.
+fn apply_removal_guard(
+    records: &[RuntimeRecord],
+    config: &Config,
+    actions: &mut Vec<Action>,
+    findings: &mut Vec<Finding>,
+) {
+    let live = records.iter().filter(|r| !r.is_terminal()).count() as u64;
+    let would_remove = actions.iter().filter(|a| a.is_removal()).count() as u64;
+    if would_remove > u64::from(config.removal_guard_min)
+        && would_remove as f64 > config.removal_guard_fraction * live as f64
+    {
+        actions.retain(|a| !a.is_removal());
+        findings.push(Finding::RemovalGuardTripped {
+            would_remove,
+            live,
+        });
+    }
+}
+
+/// The kept container of a game (R3) with its accepted engine version (R11).
+struct Kept<'a> {
+    container: &'a ContainerSummary,
+    engine_version: &'a str,
+}
+
+/// R1–R4: the managed containers, indexed, with the findings they give.
+struct Fleet<'a> {
+    config: &'a Config,
+    /// Every managed container that takes part (duplicates left aside), by id.
+    by_id: HashMap<&'a str, &'a ContainerSummary>,
+    /// The kept container of each recognised game id.
+    kept: HashMap<GameId, Kept<'a>>,
+    /// Every record, by game id.
+    records: HashMap<GameId, &'a RuntimeRecord>,
+    /// R2, R3 and R11 findings.
+    findings: Vec<Finding>,
+}
+
+impl<'a> Fleet<'a> {
+    fn new(
+        containers: &'a [ContainerSummary],
+        records: &'a [RuntimeRecord],
+        config: &'a Config,
+    ) -> Self {
+        let records: HashMap<GameId, &RuntimeRecord> =
+            records.iter().map(|r| (r.game_id, r)).collect();
+        let mut fleet = Self {
+            config,
+            by_id: HashMap::with_capacity(containers.len()),
+            kept: HashMap::with_capacity(containers.len()),
+            records,
+            findings: Vec::new(),
+        };
+        let mut duplicates: Vec<(GameId, &ContainerSummary)> = Vec::new();
+
+        for container in containers {
+            // R1
+            if container.labels.get(&config.managed_label) != Some(&config.managed_label_value) {
+                continue;
+            }
+            // R11
+            let engine_version = fleet.engine_version(container);
+            if engine_version.is_empty() && container.labels.contains_key(&config.engine_version_label)
+            {
+                fleet.findings.push(Finding::InvalidLabel {
+                    container_id: container.id.clone(),
+                    label: config.engine_version_label.clone(),
+                });
+            }
+            fleet.by_id.insert(&container.id, container);
+            // R2
+            let Some(game_id) = game_id_of(container.bare_name(), &config.container_name_prefix)
+            else {
+                fleet.findings.push(Finding::UnrecognizedContainer {
+                    container_id: container.id.clone(),
+                    name: container.bare_name().to_owned(),
+                });
+                continue;
+            };
+            // R3
+            let candidate = Kept {
+                container,
+                engine_version,
+            };
+            match fleet.kept.get_mut(&game_id) {
+                None => {
+                    fleet.kept.insert(game_id, candidate);
+                }
+                Some(current) => {
+                    let preferred = fleet.records.get(&game_id).map(|r| &r.current_container_id);
+                    if prefer(candidate.container, current.container, preferred) {
+                        let loser = std::mem::replace(current, candidate);
+                        duplicates.push((game_id, loser.container));
+                    } else {
+                        duplicates.push((game_id, container));
+                    }
+                }
+            }
+        }
+
+        for (game_id, loser) in duplicates {
+            fleet.by_id.remove(loser.id.as_str());
+            fleet.findings.push(Finding::DuplicateContainer {
+                game_id,
+                container_id: loser.id.clone(),
+                kept_container_id: fleet.kept[&game_id].container.id.clone(),
+            });
+        }
+        fleet
+    }
+
+    /// R11: the engine version label when acceptable, else `""`.
+    fn engine_version(&self, container: &'a ContainerSummary) -> &'a str {
+        match container.labels.get(&self.config.engine_version_label) {
+            Some(v) if is_acceptable_version(v) => v,
+            _ => "",
+        }
+    }
+
+    /// R4: the container of a non-terminal record, if any.
+    fn match_record(&self, record: &RuntimeRecord) -> Option<&'a ContainerSummary> {
+        if !record.current_container_id.is_empty()
+            && let Some(container) = self.by_id.get(record.current_container_id.as_str())
+        {
+            return Some(container);
+        }
+        self.kept.get(&record.game_id).map(|kept| kept.container)
+    }
+}
+
+/// R3: whether `candidate` should be kept over `current`.
+fn prefer(
+    candidate: &ContainerSummary,
+    current: &ContainerSummary,
+    recorded_id: Option<&String>,
+) -> bool {
+    let is_recorded = |c: &ContainerSummary| recorded_id.is_some_and(|id| *id == c.id);
+    // Keys compare so that the greater one wins; the id is reversed so the smallest wins.
+    let key = |c: &ContainerSummary| {
+        (
+            is_recorded(c),
+            c.is_running(),
+            c.created,
+            std::cmp::Reverse(c.id.clone()),
+        )
+    };
+    key(candidate) > key(current)
+}
+
+/// R2: the game id of a container name (without its leading `/`).
+pub fn game_id_of(bare_name: &str, prefix: &str) -> Option<GameId> {
+    bare_name.strip_prefix(prefix)?.parse().ok()
+}
+
+/// R11: 1 to 64 characters of `A-Z a-z 0-9 . _ + -`.
+pub fn is_acceptable_version(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'))
+}
