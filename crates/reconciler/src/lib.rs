@@ -19,6 +19,7 @@
 
 pub mod plan;
 mod planner;
+pub mod synthetic;
 
 pub use plan::{Action, Finding, Plan, Summary};
 pub use planner::{

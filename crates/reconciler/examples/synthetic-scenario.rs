@@ -1,0 +1,24 @@
+//! Prints a generated fleet as scenario JSON, to time `galaxy-runtime plan` on it:
+//!
+//! ```sh
+//! cargo run --release -p galaxy-runtime-reconciler --example synthetic-scenario -- 100000 > fleet.json
+//! ```
+
+use std::io::Write;
+
+fn main() {
+    let games = match std::env::args().nth(1).map(|a| a.parse::<usize>()) {
+        None => 1_000,
+        Some(Ok(n)) => n,
+        Some(Err(e)) => {
+            eprintln!("synthetic-scenario: the number of games must be a whole number: {e}");
+            std::process::exit(2);
+        }
+    };
+    let scenario = galaxy_runtime_reconciler::synthetic::fleet(games);
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = serde_json::to_writer(&mut out, &scenario).and_then(|()| Ok(writeln!(out)?)) {
+        eprintln!("synthetic-scenario: cannot write: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,196 @@
+//! Properties of the planner over generated observations (proptest).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use galaxy_runtime_model::{
+    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, ProbeOutcome,
+    RuntimeRecord, RuntimeStatus, Timestamp,
+};
+use galaxy_runtime_reconciler::{Action, Finding, plan};
+use proptest::prelude::*;
+use proptest::sample::Index;
+
+fn gid(n: u8) -> GameId {
+    format!("00000000-0000-4000-8000-0000000000{n:02x}")
+        .parse()
+        .unwrap()
+}
+
+fn ts(minute: u8) -> Timestamp {
+    format!("2026-11-27T11:{:02}:00Z", minute % 60)
+        .parse()
+        .unwrap()
+}
+
+fn status() -> impl Strategy<Value = RuntimeStatus> {
+    proptest::sample::select(RuntimeStatus::ALL.to_vec())
+}
+
+fn state() -> impl Strategy<Value = ContainerState> {
+    proptest::sample::select(ContainerState::ALL.to_vec())
+}
+
+fn container() -> impl Strategy<Value = ContainerSummary> {
+    (0u8..12, 0u8..10, state(), 0u8..60, any::<bool>(), 0u8..4).prop_map(
+        |(id, game, state, minute, managed, name_kind)| ContainerSummary {
+            id: format!("c{id}"),
+            name: match name_kind {
+                0 => "/someone-else".to_owned(),
+                1 => format!("/galaxy-game-{}", gid(game).to_string().to_uppercase()),
+                _ => format!("/galaxy-game-{}", gid(game)),
+            },
+            image_ref: "img".to_owned(),
+            labels: BTreeMap::from([
+                (
+                    "galaxy.managed".to_owned(),
+                    if managed { "true" } else { "other" }.to_owned(),
+                ),
+                (
+                    "galaxy.engine_version".to_owned(),
+                    if minute % 7 == 0 { "bad label" } else { "1.0" }.to_owned(),
+                ),
+            ]),
+            state,
+            created: ts(minute),
+            addresses: BTreeMap::new(),
+        },
+    )
+}
+
+fn record() -> impl Strategy<Value = RuntimeRecord> {
+    (
+        0u8..10,
+        status(),
+        prop::option::of(0u8..12),
+        0u32..5,
+        0u8..60,
+    )
+        .prop_map(
+            |(game, status, container, probe_failures, minute)| RuntimeRecord {
+                current_container_id: container.map(|c| format!("c{c}")).unwrap_or_default(),
+                probe_failures,
+                ..RuntimeRecord::new(gid(game), status, ts(minute))
+            },
+        )
+}
+
+fn probe() -> impl Strategy<Value = ProbeOutcome> {
+    prop_oneof![
+        (0u32..100).prop_map(|t| ProbeOutcome::Ok(serde_json::json!({ "turn": t }))),
+        Just(ProbeOutcome::Error("timeout after 2s".to_owned())),
+    ]
+}
+
+prop_compose! {
+    fn observation()(
+        containers in prop::collection::vec(container(), 0..14),
+        records in prop::collection::vec(record(), 0..12),
+        games in prop::collection::btree_set(0u8..10, 0..10),
+        probes in prop::collection::btree_map(0u8..10, probe(), 0..10),
+    ) -> Observation {
+        // Docker never lists two containers with one id; a store never holds two records of a game.
+        let mut ids = HashSet::new();
+        let containers = containers.into_iter().filter(|c| ids.insert(c.id.clone())).collect();
+        let mut games_seen = HashSet::new();
+        let records = records.into_iter().filter(|r| games_seen.insert(r.game_id)).collect();
+        Observation {
+            now: "2026-11-27T12:00:00Z".parse().unwrap(),
+            containers,
+            records,
+            games: games.into_iter().map(|g| GameProjection { game_id: gid(g), turn_schedule: String::new() }).collect(),
+            probes: probes.into_iter().map(|(g, p)| (gid(g), p)).collect(),
+        }
+    }
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    (1u32..4, 0u32..4, 0u8..=10, 0u64..180).prop_map(|(threshold, min, tenths, grace)| Config {
+        failure_threshold: threshold.try_into().unwrap(),
+        removal_guard_min: min,
+        removal_guard_fraction: f64::from(tenths) / 10.0,
+        start_grace: std::time::Duration::from_secs(grace * 60),
+        ..Config::default()
+    })
+}
+
+fn shuffle<T>(items: &mut [T], picks: &[Index]) {
+    for (i, pick) in (1..items.len()).rev().zip(picks) {
+        items.swap(i, pick.index(i + 1));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn same_observation_gives_byte_identical_json(obs in observation(), config in config()) {
+        let first = serde_json::to_string(&plan(&obs, &config)).unwrap();
+        let again = serde_json::to_string(&plan(&obs.clone(), &config)).unwrap();
+        prop_assert_eq!(first, again);
+    }
+
+    #[test]
+    fn input_order_does_not_change_the_plan(
+        obs in observation(),
+        config in config(),
+        picks in prop::collection::vec(any::<Index>(), 40),
+    ) {
+        let mut shuffled = obs.clone();
+        shuffle(&mut shuffled.containers, &picks);
+        shuffle(&mut shuffled.records, &picks[10..]);
+        shuffle(&mut shuffled.games, &picks[25..]);
+        let a = serde_json::to_string(&plan(&obs, &config)).unwrap();
+        let b = serde_json::to_string(&plan(&shuffled, &config)).unwrap();
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn no_record_gets_two_status_changes(obs in observation(), config in config()) {
+        let mut seen = HashSet::new();
+        for action in plan(&obs, &config).actions {
+            if let Action::SetStatus { game_id, .. } = action {
+                prop_assert!(seen.insert(game_id), "two set_status for {}", game_id);
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_records_never_get_an_action(obs in observation(), config in config()) {
+        let terminal: HashSet<GameId> =
+            obs.records.iter().filter(|r| r.is_terminal()).map(|r| r.game_id).collect();
+        for action in plan(&obs, &config).actions {
+            prop_assert!(!terminal.contains(&action.game_id()), "{:?}", action);
+        }
+    }
+
+    #[test]
+    fn games_with_a_record_are_never_adopted(obs in observation(), config in config()) {
+        let recorded: HashSet<GameId> = obs.records.iter().map(|r| r.game_id).collect();
+        for action in plan(&obs, &config).actions {
+            if let Action::Adopt { game_id, .. } = action {
+                prop_assert!(!recorded.contains(&game_id));
+            }
+        }
+    }
+
+    #[test]
+    fn a_tripped_guard_leaves_no_removal(obs in observation(), config in config()) {
+        let p = plan(&obs, &config);
+        let tripped = p.findings.iter().any(|f| matches!(f, Finding::RemovalGuardTripped { .. }));
+        if tripped {
+            prop_assert!(p.actions.iter().all(|a| !a.is_removal()));
+        }
+    }
+
+    #[test]
+    fn status_changes_start_from_what_was_observed(obs in observation(), config in config()) {
+        let statuses: HashMap<GameId, RuntimeStatus> =
+            obs.records.iter().map(|r| (r.game_id, r.status)).collect();
+        for action in plan(&obs, &config).actions {
+            if let Action::SetStatus { game_id, from, to, .. } = action {
+                prop_assert_eq!(Some(&from), statuses.get(&game_id));
+                prop_assert_ne!(from, to);
+            }
+        }
+    }
+}
