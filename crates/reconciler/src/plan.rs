@@ -228,7 +228,10 @@ impl Summary {
             *summary.actions.entry(action.kind().to_owned()).or_default() += 1;
         }
         for finding in findings {
-            *summary.findings.entry(finding.kind().to_owned()).or_default() += 1;
+            *summary
+                .findings
+                .entry(finding.kind().to_owned())
+                .or_default() += 1;
         }
         summary
     }

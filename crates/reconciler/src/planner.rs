@@ -86,7 +86,14 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
     let mut findings = fleet.findings.clone();
 
     for record in &observation.records {
-        plan_record(record, &fleet, observation, config, &mut actions, &mut findings);
+        plan_record(
+            record,
+            &fleet,
+            observation,
+            config,
+            &mut actions,
+            &mut findings,
+        );
     }
 
     // R10: kept containers of games without any record.
@@ -250,10 +257,7 @@ fn apply_removal_guard(
         && would_remove as f64 > config.removal_guard_fraction * live as f64
     {
         actions.retain(|a| !a.is_removal());
-        findings.push(Finding::RemovalGuardTripped {
-            would_remove,
-            live,
-        });
+        findings.push(Finding::RemovalGuardTripped { would_remove, live });
     }
 }
 
@@ -300,7 +304,8 @@ impl<'a> Fleet<'a> {
             }
             // R11
             let engine_version = fleet.engine_version(container);
-            if engine_version.is_empty() && container.labels.contains_key(&config.engine_version_label)
+            if engine_version.is_empty()
+                && container.labels.contains_key(&config.engine_version_label)
             {
                 fleet.findings.push(Finding::InvalidLabel {
                     container_id: container.id.clone(),
