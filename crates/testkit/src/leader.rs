@@ -1,0 +1,83 @@
+//! The conformance suite of [`LeaderLock`].
+//!
+//! [`run_all`] checks one lock on its own. A lock shared between processes (an advisory lock in
+//! the database, say) also runs [`exclusive`] with two handles that stand for two replicas.
+
+use galaxy_runtime_ports::LeaderLock;
+
+use crate::expect_ok;
+
+/// Runs every single-lock check of this module. Leaves the lock released.
+pub async fn run_all(lock: &dyn LeaderLock) {
+    acquire_is_idempotent(lock).await;
+    release_gives_up(lock).await;
+}
+
+/// `try_acquire` takes the lock and says so again when already held; `is_held` agrees.
+pub async fn acquire_is_idempotent(lock: &dyn LeaderLock) {
+    for _ in 0..2 {
+        assert!(
+            expect_ok("LeaderLock::try_acquire", lock.try_acquire().await),
+            "LeaderLock::try_acquire: an uncontended lock must be acquired, and acquiring it \
+             again must say it is held"
+        );
+        assert!(
+            expect_ok("LeaderLock::is_held", lock.is_held().await),
+            "LeaderLock::is_held: must be true after try_acquire succeeded"
+        );
+    }
+    expect_ok("LeaderLock::release", lock.release().await);
+}
+
+/// After `release`, `is_held` is false; releasing again is harmless; the lock can be taken
+/// again.
+pub async fn release_gives_up(lock: &dyn LeaderLock) {
+    assert!(
+        expect_ok("LeaderLock::try_acquire", lock.try_acquire().await),
+        "LeaderLock::try_acquire: an uncontended lock must be acquired"
+    );
+    expect_ok(
+        "LeaderLock::release: must release a held lock",
+        lock.release().await,
+    );
+    assert!(
+        !expect_ok("LeaderLock::is_held", lock.is_held().await),
+        "LeaderLock::is_held: must be false after release"
+    );
+    expect_ok(
+        "LeaderLock::release: releasing a lock not held must be harmless",
+        lock.release().await,
+    );
+    assert!(
+        expect_ok("LeaderLock::try_acquire", lock.try_acquire().await),
+        "LeaderLock::try_acquire: a released lock must be acquired again"
+    );
+    expect_ok("LeaderLock::release", lock.release().await);
+}
+
+/// Two handles on the same lock (two replicas): while one holds it the other cannot take it;
+/// once it is released the other can. Leaves both released.
+pub async fn exclusive(first: &dyn LeaderLock, second: &dyn LeaderLock) {
+    assert!(
+        expect_ok("LeaderLock::try_acquire", first.try_acquire().await),
+        "LeaderLock::try_acquire: an uncontended lock must be acquired"
+    );
+    assert!(
+        !expect_ok("LeaderLock::try_acquire", second.try_acquire().await),
+        "LeaderLock::try_acquire: a lock held by another replica must not be acquired"
+    );
+    assert!(
+        !expect_ok("LeaderLock::is_held", second.is_held().await),
+        "LeaderLock::is_held: must be false for the replica that did not get the lock"
+    );
+    expect_ok("LeaderLock::release", first.release().await);
+    assert!(
+        expect_ok("LeaderLock::try_acquire", second.try_acquire().await),
+        "LeaderLock::try_acquire: a lock released by another replica must be acquired"
+    );
+    assert!(
+        !expect_ok("LeaderLock::is_held", first.is_held().await),
+        "LeaderLock::is_held: must be false for the replica that released the lock"
+    );
+    expect_ok("LeaderLock::release", second.release().await);
+}
