@@ -72,7 +72,7 @@ fn action_line(action: &Action) -> (char, String) {
 fn finding_line(finding: &Finding) -> String {
     match finding {
         Finding::UnrecognizedContainer { container_id, name } => format!(
-            "container {} named {:?} does not follow <prefix><game id>; matched by id only",
+            "container {} named \"{}\" does not follow <prefix><game id>; matched by id only",
             short(container_id),
             escape(name)
         ),
