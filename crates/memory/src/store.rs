@@ -1,0 +1,574 @@
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use galaxy_runtime_model::{GameId, GameProjection, RuntimeRecord, RuntimeStatus, Snapshot};
+use galaxy_runtime_ports::{
+    AdoptInsert, AdoptUpdate, GameCatalog, PortError, PortResult, ProbeFailuresUpdate, Rebind,
+    StatusChange, StorePort,
+};
+
+use crate::lock;
+
+/// A method of [`MemoryStore`], to aim an injected failure at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum StoreMethod {
+    /// [`StorePort::list_records`].
+    ListRecords,
+    /// [`StorePort::get_record`].
+    GetRecord,
+    /// [`StorePort::create_record`].
+    CreateRecord,
+    /// [`StorePort::load_game_projections`].
+    LoadGameProjections,
+    /// [`StorePort::transition_status`].
+    TransitionStatus,
+    /// [`StorePort::rebind`].
+    Rebind,
+    /// [`StorePort::upsert_adopted`].
+    UpsertAdopted,
+    /// [`StorePort::set_probe_failures`].
+    SetProbeFailures,
+    /// [`StorePort::publish_snapshots`].
+    PublishSnapshots,
+    /// [`StorePort::get_snapshot`].
+    GetSnapshot,
+    /// [`GameCatalog::put_game`].
+    PutGame,
+    /// [`GameCatalog::list_games`].
+    ListGames,
+    /// [`GameCatalog::remove_game`].
+    RemoveGame,
+}
+
+/// How many times each method of a [`MemoryStore`] was called (failed calls included), and how
+/// many rows the batch methods were given in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreCalls {
+    /// Calls of [`StorePort::list_records`].
+    pub list_records: u64,
+    /// Calls of [`StorePort::get_record`].
+    pub get_record: u64,
+    /// Calls of [`StorePort::create_record`].
+    pub create_record: u64,
+    /// Calls of [`StorePort::load_game_projections`].
+    pub load_game_projections: u64,
+    /// Calls of [`StorePort::transition_status`].
+    pub transition_status: u64,
+    /// Calls of [`StorePort::rebind`].
+    pub rebind: u64,
+    /// Calls of [`StorePort::upsert_adopted`].
+    pub upsert_adopted: u64,
+    /// Calls of [`StorePort::set_probe_failures`].
+    pub set_probe_failures: u64,
+    /// Calls of [`StorePort::publish_snapshots`].
+    pub publish_snapshots: u64,
+    /// Calls of [`StorePort::get_snapshot`].
+    pub get_snapshot: u64,
+    /// Calls of [`GameCatalog::put_game`].
+    pub put_game: u64,
+    /// Calls of [`GameCatalog::list_games`].
+    pub list_games: u64,
+    /// Calls of [`GameCatalog::remove_game`].
+    pub remove_game: u64,
+    /// Game ids asked of [`StorePort::load_game_projections`], over all calls.
+    pub projections_asked: u64,
+    /// Updates given to [`StorePort::set_probe_failures`], over all calls.
+    pub probe_failure_updates: u64,
+    /// Snapshots given to [`StorePort::publish_snapshots`], over all calls.
+    pub snapshots_published: u64,
+}
+
+impl StoreCalls {
+    /// Calls of the methods that write (everything but the reads).
+    pub fn writes(&self) -> u64 {
+        self.create_record
+            + self.transition_status
+            + self.rebind
+            + self.upsert_adopted
+            + self.set_probe_failures
+            + self.publish_snapshots
+            + self.put_game
+            + self.remove_game
+    }
+
+    /// Calls of every method.
+    pub fn total(&self) -> u64 {
+        self.writes()
+            + self.list_records
+            + self.get_record
+            + self.load_game_projections
+            + self.get_snapshot
+            + self.list_games
+    }
+
+    fn count(&mut self, method: StoreMethod) {
+        let counter = match method {
+            StoreMethod::ListRecords => &mut self.list_records,
+            StoreMethod::GetRecord => &mut self.get_record,
+            StoreMethod::CreateRecord => &mut self.create_record,
+            StoreMethod::LoadGameProjections => &mut self.load_game_projections,
+            StoreMethod::TransitionStatus => &mut self.transition_status,
+            StoreMethod::Rebind => &mut self.rebind,
+            StoreMethod::UpsertAdopted => &mut self.upsert_adopted,
+            StoreMethod::SetProbeFailures => &mut self.set_probe_failures,
+            StoreMethod::PublishSnapshots => &mut self.publish_snapshots,
+            StoreMethod::GetSnapshot => &mut self.get_snapshot,
+            StoreMethod::PutGame => &mut self.put_game,
+            StoreMethod::ListGames => &mut self.list_games,
+            StoreMethod::RemoveGame => &mut self.remove_game,
+        };
+        *counter += 1;
+    }
+}
+
+#[derive(Default)]
+struct State {
+    records: BTreeMap<GameId, RuntimeRecord>,
+    games: BTreeMap<GameId, GameProjection>,
+    snapshots: BTreeMap<GameId, Snapshot>,
+    calls: StoreCalls,
+    failures: HashMap<StoreMethod, VecDeque<PortError>>,
+    unavailable: bool,
+}
+
+/// A [`StorePort`] and [`GameCatalog`] in memory.
+///
+/// One lock guards everything, so every call is atomic as a whole (batches included), and
+/// compare-and-set writes race exactly as on a database row. Records are listed sorted by game
+/// id, which keeps simulations deterministic.
+///
+/// Besides the ports, it offers direct access for tests — seeding rows
+/// ([`MemoryStore::insert_record`]), reading them without counting calls
+/// ([`MemoryStore::record`]), call counters ([`MemoryStore::calls`]) and injected failures
+/// ([`MemoryStore::fail_next`], [`MemoryStore::set_unavailable`]).
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = lock(&self.state);
+        f.debug_struct("MemoryStore")
+            .field("records", &state.records.len())
+            .field("games", &state.games.len())
+            .field("snapshots", &state.snapshots.len())
+            .field("unavailable", &state.unavailable)
+            .finish_non_exhaustive()
+    }
+}
+
+fn not_found(game_id: GameId) -> PortError {
+    PortError::not_found(format!("runtime record {game_id}"))
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Counts a call of `method` and hands over the state, unless a failure is due.
+    fn begin(&self, method: StoreMethod) -> PortResult<MutexGuard<'_, State>> {
+        let mut state = lock(&self.state);
+        state.calls.count(method);
+        if let Some(error) = state
+            .failures
+            .get_mut(&method)
+            .and_then(VecDeque::pop_front)
+        {
+            return Err(error);
+        }
+        if state.unavailable {
+            return Err(PortError::Unavailable {
+                message: "memory store is set unavailable".to_owned(),
+                source: None,
+            });
+        }
+        Ok(state)
+    }
+
+    /// Puts a record in as is, replacing any record of its game, without any check: for
+    /// seeding a test or a simulation (and for making states the ports refuse to make).
+    pub fn insert_record(&self, record: RuntimeRecord) {
+        lock(&self.state).records.insert(record.game_id, record);
+    }
+
+    /// [`MemoryStore::insert_record`] for many records.
+    pub fn insert_records(&self, records: impl IntoIterator<Item = RuntimeRecord>) {
+        let mut state = lock(&self.state);
+        for record in records {
+            state.records.insert(record.game_id, record);
+        }
+    }
+
+    /// Deletes a game's record, as an operator cleaning the table would; returns it.
+    pub fn delete_record(&self, game_id: GameId) -> Option<RuntimeRecord> {
+        lock(&self.state).records.remove(&game_id)
+    }
+
+    /// Puts a game projection in, replacing any of the same game.
+    pub fn insert_game(&self, game: GameProjection) {
+        lock(&self.state).games.insert(game.game_id, game);
+    }
+
+    /// A game's record, without counting a call or failing.
+    pub fn record(&self, game_id: GameId) -> Option<RuntimeRecord> {
+        lock(&self.state).records.get(&game_id).cloned()
+    }
+
+    /// Every record, sorted by game id, without counting a call or failing.
+    pub fn records(&self) -> Vec<RuntimeRecord> {
+        lock(&self.state).records.values().cloned().collect()
+    }
+
+    /// Every game projection, sorted by game id, without counting a call or failing.
+    pub fn games(&self) -> Vec<GameProjection> {
+        lock(&self.state).games.values().cloned().collect()
+    }
+
+    /// A game's latest snapshot, without counting a call or failing.
+    pub fn snapshot(&self, game_id: GameId) -> Option<Snapshot> {
+        lock(&self.state).snapshots.get(&game_id).cloned()
+    }
+
+    /// Every latest snapshot, sorted by game id, without counting a call or failing.
+    pub fn snapshots(&self) -> Vec<Snapshot> {
+        lock(&self.state).snapshots.values().cloned().collect()
+    }
+
+    /// How many times each method was called so far.
+    pub fn calls(&self) -> StoreCalls {
+        lock(&self.state).calls
+    }
+
+    /// Sets every call counter back to zero.
+    pub fn reset_calls(&self) {
+        lock(&self.state).calls = StoreCalls::default();
+    }
+
+    /// Makes the next call of `method` fail with `error` (after counting it), changing nothing.
+    /// Several failures queue up and are used one call each.
+    pub fn fail_next(&self, method: StoreMethod, error: PortError) {
+        lock(&self.state)
+            .failures
+            .entry(method)
+            .or_default()
+            .push_back(error);
+    }
+
+    /// While `true`, every call fails with [`PortError::Unavailable`] and changes nothing, as
+    /// when the database is down.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        lock(&self.state).unavailable = unavailable;
+    }
+}
+
+#[async_trait]
+impl StorePort for MemoryStore {
+    async fn list_records(&self) -> PortResult<Vec<RuntimeRecord>> {
+        let state = self.begin(StoreMethod::ListRecords)?;
+        Ok(state.records.values().cloned().collect())
+    }
+
+    async fn get_record(&self, game_id: GameId) -> PortResult<Option<RuntimeRecord>> {
+        let state = self.begin(StoreMethod::GetRecord)?;
+        Ok(state.records.get(&game_id).cloned())
+    }
+
+    async fn create_record(&self, record: RuntimeRecord) -> PortResult<RuntimeRecord> {
+        let mut state = self.begin(StoreMethod::CreateRecord)?;
+        if state.records.contains_key(&record.game_id) {
+            return Err(PortError::conflict(format!(
+                "runtime record {} already exists",
+                record.game_id
+            )));
+        }
+        state.records.insert(record.game_id, record.clone());
+        Ok(record)
+    }
+
+    async fn load_game_projections(&self, game_ids: &[GameId]) -> PortResult<Vec<GameProjection>> {
+        let mut state = self.begin(StoreMethod::LoadGameProjections)?;
+        state.calls.projections_asked += game_ids.len() as u64;
+        let wanted: BTreeSet<_> = game_ids.iter().collect();
+        Ok(wanted
+            .into_iter()
+            .filter_map(|id| state.games.get(id).cloned())
+            .collect())
+    }
+
+    async fn transition_status(&self, change: StatusChange) -> PortResult<RuntimeRecord> {
+        let mut state = self.begin(StoreMethod::TransitionStatus)?;
+        let record = state
+            .records
+            .get_mut(&change.game_id)
+            .ok_or_else(|| not_found(change.game_id))?;
+        if record.status != change.from {
+            return Err(PortError::conflict(format!(
+                "runtime record {} has status {}, not {}",
+                change.game_id, record.status, change.from
+            )));
+        }
+        record
+            .status
+            .check_transition(change.to)
+            .map_err(|e| PortError::conflict(format!("runtime record {}: {e}", change.game_id)))?;
+        record.status = change.to;
+        record.status_changed_at = change.at;
+        if change.to == RuntimeStatus::Running || change.to.is_terminal() {
+            record.probe_failures = 0;
+        }
+        Ok(record.clone())
+    }
+
+    async fn rebind(&self, rebind: Rebind) -> PortResult<RuntimeRecord> {
+        let mut state = self.begin(StoreMethod::Rebind)?;
+        let record = state
+            .records
+            .get_mut(&rebind.game_id)
+            .ok_or_else(|| not_found(rebind.game_id))?;
+        if record.is_terminal() {
+            return Err(PortError::conflict(format!(
+                "runtime record {} is {}, a terminal status",
+                rebind.game_id, record.status
+            )));
+        }
+        if record.current_container_id != rebind.expected_container_id {
+            return Err(PortError::conflict(format!(
+                "runtime record {} is bound to container {:?}, not {:?}",
+                rebind.game_id, record.current_container_id, rebind.expected_container_id
+            )));
+        }
+        record.current_container_id = rebind.container_id;
+        record.current_image_ref = rebind.image_ref;
+        record.current_engine_version = rebind.engine_version;
+        Ok(record.clone())
+    }
+
+    /// On the update path, `status_changed_at` becomes `insert.record.status_changed_at` (the
+    /// adoption's time) when the status changes, and is kept otherwise.
+    async fn upsert_adopted(
+        &self,
+        insert: AdoptInsert,
+        update: AdoptUpdate,
+    ) -> PortResult<RuntimeRecord> {
+        let mut state = self.begin(StoreMethod::UpsertAdopted)?;
+        let game_id = insert.record.game_id;
+        let Some(record) = state.records.get_mut(&game_id) else {
+            state.records.insert(game_id, insert.record.clone());
+            return Ok(insert.record);
+        };
+        if record.is_terminal() {
+            return Err(PortError::conflict(format!(
+                "runtime record {game_id} is {}, a terminal status",
+                record.status
+            )));
+        }
+        if record.status != update.status {
+            record.status_changed_at = insert.record.status_changed_at;
+        }
+        record.status = update.status;
+        record.current_container_id = update.current_container_id;
+        record.current_image_ref = update.current_image_ref;
+        record.current_engine_version = update.current_engine_version;
+        record.engine_endpoint = update.engine_endpoint;
+        Ok(record.clone())
+    }
+
+    async fn set_probe_failures(
+        &self,
+        updates: &[ProbeFailuresUpdate],
+    ) -> PortResult<Vec<RuntimeRecord>> {
+        let mut state = self.begin(StoreMethod::SetProbeFailures)?;
+        state.calls.probe_failure_updates += updates.len() as u64;
+        // A game named twice is answered once, with its final row.
+        let mut updated = BTreeSet::new();
+        for update in updates {
+            if let Some(record) = state.records.get_mut(&update.game_id)
+                && record.status == update.expected_status
+            {
+                record.probe_failures = update.failures;
+                updated.insert(update.game_id);
+            }
+        }
+        Ok(updated
+            .into_iter()
+            .filter_map(|id| state.records.get(&id).cloned())
+            .collect())
+    }
+
+    async fn publish_snapshots(&self, snapshots: &[Snapshot]) -> PortResult<()> {
+        let mut state = self.begin(StoreMethod::PublishSnapshots)?;
+        state.calls.snapshots_published += snapshots.len() as u64;
+        for snapshot in snapshots {
+            state.snapshots.insert(snapshot.game_id, snapshot.clone());
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot(&self, game_id: GameId) -> PortResult<Option<Snapshot>> {
+        let state = self.begin(StoreMethod::GetSnapshot)?;
+        Ok(state.snapshots.get(&game_id).cloned())
+    }
+}
+
+#[async_trait]
+impl GameCatalog for MemoryStore {
+    async fn put_game(&self, game: GameProjection) -> PortResult<()> {
+        let mut state = self.begin(StoreMethod::PutGame)?;
+        state.games.insert(game.game_id, game);
+        Ok(())
+    }
+
+    async fn list_games(&self) -> PortResult<Vec<GameProjection>> {
+        let state = self.begin(StoreMethod::ListGames)?;
+        Ok(state.games.values().cloned().collect())
+    }
+
+    async fn remove_game(&self, game_id: GameId) -> PortResult<()> {
+        let mut state = self.begin(StoreMethod::RemoveGame)?;
+        match state.games.remove(&game_id) {
+            Some(_) => Ok(()),
+            None => Err(PortError::not_found(format!("game projection {game_id}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use galaxy_runtime_model::Timestamp;
+    use galaxy_runtime_ports::ErrorKind;
+
+    use super::*;
+
+    fn record(status: RuntimeStatus) -> RuntimeRecord {
+        let mut record = RuntimeRecord::new(GameId::new_random(), status, Timestamp::now());
+        record.current_container_id = "c1".to_owned();
+        record
+    }
+
+    #[tokio::test]
+    async fn fail_next_fails_once_then_works_and_changes_nothing() {
+        let store = MemoryStore::new();
+        let r = record(RuntimeStatus::Running);
+        store.insert_record(r.clone());
+        store.fail_next(
+            StoreMethod::TransitionStatus,
+            PortError::timeout("UPDATE runtime_records", std::time::Duration::from_secs(1)),
+        );
+        let change = StatusChange {
+            game_id: r.game_id,
+            from: RuntimeStatus::Running,
+            to: RuntimeStatus::Stopped,
+            message: "stop".to_owned(),
+            at: Timestamp::now(),
+        };
+        let err = store.transition_status(change.clone()).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(
+            store.record(r.game_id),
+            Some(r.clone()),
+            "a failed call changes nothing"
+        );
+        let updated = store.transition_status(change).await.unwrap();
+        assert_eq!(updated.status, RuntimeStatus::Stopped);
+        assert_eq!(
+            store.calls().transition_status,
+            2,
+            "failed calls are counted too"
+        );
+    }
+
+    #[tokio::test]
+    async fn unavailable_fails_every_call_until_cleared() {
+        let store = MemoryStore::new();
+        store.set_unavailable(true);
+        let err = store.list_records().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable);
+        assert!(err.is_retryable());
+        assert!(
+            store
+                .put_game(GameProjection {
+                    game_id: GameId::new_random(),
+                    turn_schedule: String::new(),
+                })
+                .await
+                .is_err()
+        );
+        assert!(
+            store.games().is_empty(),
+            "nothing written while unavailable"
+        );
+        store.set_unavailable(false);
+        assert!(store.list_records().await.unwrap().is_empty());
+        assert_eq!(store.calls().list_records, 2);
+        assert_eq!(store.calls().put_game, 1);
+    }
+
+    #[tokio::test]
+    async fn counts_calls_and_batch_rows() {
+        let store = MemoryStore::new();
+        let snapshots: Vec<_> = (0..5)
+            .map(|turn| Snapshot {
+                game_id: GameId::new_random(),
+                state: serde_json::json!({ "turn": turn }),
+                observed_at: Timestamp::now(),
+            })
+            .collect();
+        store.publish_snapshots(&snapshots[..3]).await.unwrap();
+        store.publish_snapshots(&snapshots[3..]).await.unwrap();
+        store
+            .load_game_projections(&[GameId::new_random()])
+            .await
+            .unwrap();
+        let calls = store.calls();
+        assert_eq!(calls.publish_snapshots, 2);
+        assert_eq!(calls.snapshots_published, 5);
+        assert_eq!(calls.load_game_projections, 1);
+        assert_eq!(calls.projections_asked, 1);
+        assert_eq!(calls.writes(), 2);
+        assert_eq!(calls.total(), 3);
+        assert_eq!(store.snapshots().len(), 5);
+        store.reset_calls();
+        assert_eq!(store.calls(), StoreCalls::default());
+    }
+
+    #[tokio::test]
+    async fn adoption_over_a_live_record_dates_a_status_change() {
+        let store = MemoryStore::new();
+        let existing = record(RuntimeStatus::Starting);
+        store.insert_record(existing.clone());
+        let at = existing
+            .status_changed_at
+            .saturating_add(std::time::Duration::from_secs(60));
+        let mut adopted = existing.clone();
+        adopted.status = RuntimeStatus::Running;
+        adopted.status_changed_at = at;
+        let update = AdoptUpdate {
+            status: RuntimeStatus::Running,
+            current_container_id: "c2".to_owned(),
+            current_image_ref: "img".to_owned(),
+            current_engine_version: "1.0".to_owned(),
+            engine_endpoint: "http://e:8080".to_owned(),
+        };
+        let stored = store
+            .upsert_adopted(AdoptInsert { record: adopted }, update)
+            .await
+            .unwrap();
+        assert_eq!(stored.status_changed_at, at);
+        assert_eq!(stored.current_container_id, "c2");
+    }
+
+    #[tokio::test]
+    async fn delete_record_makes_the_game_unknown() {
+        let store = MemoryStore::new();
+        let r = record(RuntimeStatus::Removed);
+        store.insert_records([r.clone()]);
+        assert_eq!(store.delete_record(r.game_id), Some(r.clone()));
+        assert_eq!(store.get_record(r.game_id).await.unwrap(), None);
+    }
+}
