@@ -19,10 +19,24 @@
 
 pub mod plan;
 mod planner;
+
+mod addressing;
+mod execute;
+mod observe;
+mod reconciler;
+mod report;
+mod runner;
 pub mod synthetic;
+pub mod telemetry;
 
 pub use plan::{Action, Finding, Plan, Summary};
 pub use planner::{
     CONTAINER_DISAPPEARED, ENGINE_REACHABLE, NO_PROBE_RESULT, ObservationNeeds, ProbeTarget,
     game_id_of, is_acceptable_version, observation_needs, plan,
 };
+
+pub use addressing::probe_endpoint;
+pub use execute::BATCH_SIZE;
+pub use reconciler::{BuildError, Clock, Reconciler, ReconcilerBuilder};
+pub use report::{ActionFailure, ObserveStep, PassDurations, PassError, PassReport};
+pub use runner::TriggerHandle;

@@ -1,0 +1,2 @@
+//! Whole-pass benchmark (being written).
+fn main() {}

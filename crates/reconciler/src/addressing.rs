@@ -1,0 +1,141 @@
+//! Where a probe reaches an engine: the one place that turns a [`ProbeTarget`] and the
+//! configured [`EngineAddressing`] into an endpoint.
+
+use galaxy_runtime_model::{Config, EngineAddressing};
+
+use crate::ProbeTarget;
+
+/// The endpoint to probe for `target`, or why there is none (the text becomes the failed
+/// probe's message).
+///
+/// - [`EngineAddressing::Hostname`]: the record's `engine_endpoint`, as the seed does.
+/// - [`EngineAddressing::ContainerIp`]: `http://<address on docker_network>:<engine_port>`;
+///   IPv6 addresses are bracketed.
+///
+/// Container-supplied text never becomes part of an endpoint unchecked: an address that is not
+/// an IP address is refused, so a container cannot point the probe elsewhere.
+pub fn probe_endpoint(target: &ProbeTarget, config: &Config) -> Result<String, String> {
+    match config.engine_addressing {
+        EngineAddressing::Hostname => {
+            if target.record_endpoint.is_empty() {
+                Err("record has no engine endpoint".to_owned())
+            } else {
+                Ok(target.record_endpoint.clone())
+            }
+        }
+        EngineAddressing::ContainerIp => {
+            let network = &config.docker_network;
+            let address = target
+                .container
+                .addresses
+                .get(network)
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| format!("container has no address on network {network}"))?;
+            match address.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(ip)) => Ok(format!("http://{ip}:{}", config.engine_port)),
+                Ok(std::net::IpAddr::V6(ip)) => Ok(format!("http://[{ip}]:{}", config.engine_port)),
+                Err(_) => Err(format!(
+                    "container address {address:?} on network {network} is not an IP address"
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use galaxy_runtime_model::{ContainerState, ContainerSummary, GameId};
+
+    use super::*;
+
+    fn target(endpoint: &str, addresses: &[(&str, &str)]) -> ProbeTarget {
+        ProbeTarget {
+            game_id: GameId::new_random(),
+            record_endpoint: endpoint.to_owned(),
+            container: ContainerSummary {
+                id: "c1".to_owned(),
+                name: "/galaxy-game-x".to_owned(),
+                image_ref: String::new(),
+                labels: BTreeMap::new(),
+                state: ContainerState::Running,
+                created: "2026-11-27T11:00:00Z".parse().unwrap(),
+                addresses: addresses
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            },
+        }
+    }
+
+    fn config(addressing: EngineAddressing) -> Config {
+        Config {
+            engine_addressing: addressing,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn hostname_uses_the_record_endpoint() {
+        let t = target("http://galaxy-game-1:8080", &[("galaxy", "172.18.0.5")]);
+        assert_eq!(
+            probe_endpoint(&t, &config(EngineAddressing::Hostname)),
+            Ok("http://galaxy-game-1:8080".to_owned())
+        );
+    }
+
+    #[test]
+    fn hostname_without_endpoint_is_a_failure() {
+        let t = target("", &[]);
+        assert_eq!(
+            probe_endpoint(&t, &config(EngineAddressing::Hostname)),
+            Err("record has no engine endpoint".to_owned())
+        );
+    }
+
+    #[test]
+    fn container_ip_uses_the_address_on_the_configured_network() {
+        let t = target(
+            "http://galaxy-game-1:8080",
+            &[("bridge", "172.17.0.2"), ("galaxy", "172.18.0.5")],
+        );
+        let mut c = config(EngineAddressing::ContainerIp);
+        c.engine_port = 9000;
+        assert_eq!(
+            probe_endpoint(&t, &c),
+            Ok("http://172.18.0.5:9000".to_owned())
+        );
+    }
+
+    #[test]
+    fn container_ip_brackets_ipv6() {
+        let t = target("", &[("galaxy", "fd00::5")]);
+        assert_eq!(
+            probe_endpoint(&t, &config(EngineAddressing::ContainerIp)),
+            Ok("http://[fd00::5]:8080".to_owned())
+        );
+    }
+
+    #[test]
+    fn container_ip_without_address_on_network_is_a_failure() {
+        let t = target("http://galaxy-game-1:8080", &[("bridge", "172.17.0.2")]);
+        assert_eq!(
+            probe_endpoint(&t, &config(EngineAddressing::ContainerIp)),
+            Err("container has no address on network galaxy".to_owned())
+        );
+        let t = target("", &[("galaxy", "")]);
+        assert_eq!(
+            probe_endpoint(&t, &config(EngineAddressing::ContainerIp)),
+            Err("container has no address on network galaxy".to_owned())
+        );
+    }
+
+    #[test]
+    fn container_ip_refuses_non_addresses() {
+        let t = target("", &[("galaxy", "evil.example/x?")]);
+        let err = probe_endpoint(&t, &config(EngineAddressing::ContainerIp)).unwrap_err();
+        assert!(err.contains("is not an IP address"), "{err}");
+        assert!(err.contains("\"evil.example/x?\""), "{err}");
+    }
+}

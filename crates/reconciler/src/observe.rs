@@ -1,0 +1,135 @@
+//! Step 1 of a pass (CONTRACT §3): read containers, records and projections, probe engines.
+//! Reads only.
+
+use std::collections::BTreeMap;
+
+use futures_util::StreamExt;
+use galaxy_runtime_model::{Config, GameId, Observation, ProbeOutcome, duration};
+use galaxy_runtime_ports::{EnginePort, LabelFilter, PortError};
+use log::debug;
+use tokio::time::Instant;
+
+use crate::addressing::probe_endpoint;
+use crate::reconciler::Ports;
+use crate::report::ObserveStep;
+use crate::{ProbeTarget, observation_needs, telemetry};
+
+/// What the observe step gathered.
+pub(crate) struct Observed {
+    /// The observation to plan on.
+    pub observation: Observation,
+    /// The unrecorded games whose projections could not be loaded, and why: the pass goes on
+    /// without adopting them (as the seed goes on past a failed adoption).
+    pub projections_failed: Option<(Vec<GameId>, PortError)>,
+    /// Network probes made.
+    pub probes_made: u64,
+}
+
+/// Lists containers, *then* records (so a record a start job wrote before creating its
+/// container is always seen), loads the projections of unrecorded games in one call and probes
+/// the engines R9 asks for.
+///
+/// Only the two listings end the pass: nothing has been decided yet, so nothing is written.
+pub(crate) async fn observe(
+    ports: &Ports,
+    config: &Config,
+) -> Result<Observed, (ObserveStep, PortError)> {
+    let now = (ports.clock)();
+    let filter = LabelFilter::single(&config.managed_label, &config.managed_label_value);
+    let containers = ports
+        .docker
+        .list_managed(&filter)
+        .await
+        .map_err(|e| (ObserveStep::ListContainers, e))?;
+    let records = ports
+        .store
+        .list_records()
+        .await
+        .map_err(|e| (ObserveStep::ListRecords, e))?;
+
+    let needs = observation_needs(&containers, &records, config);
+    debug!(
+        "observed {} managed containers and {} runtime records; {} unrecorded games, {} engines to probe",
+        containers.len(),
+        records.len(),
+        needs.unrecorded_games.len(),
+        needs.probes.len()
+    );
+
+    let (games, projections_failed) = if needs.unrecorded_games.is_empty() {
+        (Vec::new(), None)
+    } else {
+        match ports
+            .store
+            .load_game_projections(&needs.unrecorded_games)
+            .await
+        {
+            Ok(games) => (games, None),
+            Err(e) => (Vec::new(), Some((needs.unrecorded_games.clone(), e))),
+        }
+    };
+
+    let probes_made = needs.probes.len() as u64;
+    let probes = probe_all(ports, config, &needs.probes).await;
+
+    Ok(Observed {
+        observation: Observation {
+            now,
+            containers,
+            records,
+            games,
+            probes,
+        },
+        projections_failed,
+        probes_made,
+    })
+}
+
+/// Probes every target, at most `probe_concurrency` at once, each bounded by `probe_timeout`.
+///
+/// The probes run as futures of the pass's own task (no task is spawned), so a pass never
+/// outlives its caller and a panicking engine port unwinds into the pass.
+pub(crate) async fn probe_all(
+    ports: &Ports,
+    config: &Config,
+    targets: &[ProbeTarget],
+) -> BTreeMap<GameId, ProbeOutcome> {
+    // The futures are made up front (they do nothing until polled): a stream over a closure
+    // that borrows would not be provably `Send` for the loop's `Component` future.
+    let probes: Vec<_> = targets
+        .iter()
+        .map(|target| probe_one(ports.engine.as_ref(), config, target))
+        .collect();
+    futures_util::stream::iter(probes)
+        .buffer_unordered(config.probe_concurrency.get())
+        .collect()
+        .await
+}
+
+/// One probe, bounded by `probe_timeout`; every failure becomes the outcome's message.
+async fn probe_one(
+    engine: &dyn EnginePort,
+    config: &Config,
+    target: &ProbeTarget,
+) -> (GameId, ProbeOutcome) {
+    let outcome = match probe_endpoint(target, config) {
+        Err(reason) => ProbeOutcome::Error(reason),
+        Ok(endpoint) => {
+            let timeout = config.probe_timeout;
+            let started = Instant::now();
+            let answer = tokio::time::timeout(timeout, engine.status(&endpoint)).await;
+            telemetry::probe(started.elapsed().as_secs_f64());
+            match answer {
+                Ok(Ok(state)) => ProbeOutcome::Ok(state),
+                Ok(Err(error)) => ProbeOutcome::Error(error.to_string()),
+                Err(_) => {
+                    ProbeOutcome::Error(format!("timeout after {}", duration::format(timeout)))
+                }
+            }
+        }
+    };
+    if let ProbeOutcome::Error(reason) = &outcome {
+        debug!("probe of game {} failed: {reason:?}", target.game_id);
+    }
+    (target.game_id, outcome)
+}

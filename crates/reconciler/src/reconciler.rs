@@ -1,0 +1,560 @@
+//! The embedding API: [`Reconciler`], built by [`Reconciler::builder`], runs passes on demand
+//! ([`Reconciler::tick`]) or as a [`Component`](galaxy_runtime_ports::Component) loop.
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use galaxy_runtime_model::{Config, ConfigError, GameId, Scenario, Timestamp};
+use galaxy_runtime_ports::{
+    Cache, DockerPort, EnginePort, LeaderLock, LobbyPort, Scheduler, StorePort,
+};
+use log::{debug, info, warn};
+use tokio::sync::{Mutex, Notify, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::execute::{self, Seen, share};
+use crate::observe::{self, Observed};
+use crate::report::{ActionFailure, ObserveStep, PassError, PassReport};
+use crate::{Finding, Plan, plan, telemetry};
+
+/// Where a reconciler reads the time of a pass: the wall clock unless the builder is given
+/// another (tests, simulations).
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// The ports a reconciler works through.
+pub(crate) struct Ports {
+    pub docker: Arc<dyn DockerPort>,
+    pub store: Arc<dyn StorePort>,
+    pub engine: Arc<dyn EnginePort>,
+    pub lobby: Option<Arc<dyn LobbyPort>>,
+    pub cache: Arc<dyn Cache>,
+    pub scheduler: Arc<dyn Scheduler>,
+    pub leader: Option<Arc<dyn LeaderLock>>,
+    pub clock: Clock,
+}
+
+pub(crate) struct Inner {
+    pub ports: Ports,
+    pub config: Config,
+    /// Held for the whole of a pass: never two passes at once, whoever asks.
+    pub pass_lock: Mutex<()>,
+    /// Wakes the loop early; permits fold, so triggers during a pass make one follow-up pass.
+    pub wake: Arc<Notify>,
+    /// Cancelled by `shutdown()`.
+    pub stop: CancellationToken,
+    /// Whether the loop runs.
+    pub running: watch::Sender<bool>,
+}
+
+/// The reconciler: observes, plans and applies passes through the ports it was built with.
+///
+/// Cheap to clone (clones share everything). Runs only on the host's tokio runtime: it spawns
+/// no thread and no task, and keeps no global state besides the host's `metrics` recorder and
+/// `log` logger.
+///
+/// ```
+/// use std::sync::Arc;
+/// use galaxy_runtime_model::Config;
+/// use galaxy_runtime_ports::{
+///     MockCache, MockDockerPort, MockEnginePort, MockLobbyPort, MockScheduler, MockStorePort,
+/// };
+/// use galaxy_runtime_reconciler::Reconciler;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let mut docker = MockDockerPort::new();
+/// docker.expect_list_managed().returning(|_| Ok(vec![]));
+/// let mut store = MockStorePort::new();
+/// store.expect_list_records().returning(|| Ok(vec![]));
+///
+/// let reconciler = Reconciler::builder()
+///     .docker(Arc::new(docker))
+///     .store(Arc::new(store))
+///     .engine(Arc::new(MockEnginePort::new()))
+///     .lobby(Arc::new(MockLobbyPort::new()))
+///     .cache(Arc::new(MockCache::new()))
+///     .scheduler(Arc::new(MockScheduler::new()))
+///     .config(Config::default())
+///     .build()
+///     .expect("every port given");
+/// let report = reconciler.tick().await.expect("nothing to do");
+/// assert_eq!(report.applied_total(), 0);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Reconciler {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("config", &self.inner.config)
+            .field("lobby", &self.inner.ports.lobby.is_some())
+            .field("leader_lock", &self.inner.ports.leader.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Reconciler`] that could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A required port was not given.
+    #[error("the {port} port is missing: give it with .{port}(…) on the reconciler builder{hint}")]
+    MissingPort {
+        /// The builder method that gives it (`docker`, `store`, …).
+        port: &'static str,
+        /// More advice, possibly empty.
+        hint: &'static str,
+    },
+    /// The configuration breaks an invariant.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(#[from] ConfigError),
+}
+
+/// Builds a [`Reconciler`] from ports given as `Arc<dyn Port>`s. See [`Reconciler::builder`].
+#[derive(Default)]
+#[must_use = "a builder does nothing until .build() is called"]
+pub struct ReconcilerBuilder {
+    docker: Option<Arc<dyn DockerPort>>,
+    store: Option<Arc<dyn StorePort>>,
+    engine: Option<Arc<dyn EnginePort>>,
+    /// `Some(None)`: explicitly without a lobby.
+    lobby: Option<Option<Arc<dyn LobbyPort>>>,
+    cache: Option<Arc<dyn Cache>>,
+    scheduler: Option<Arc<dyn Scheduler>>,
+    leader: Option<Arc<dyn LeaderLock>>,
+    config: Option<Config>,
+    clock: Option<Clock>,
+}
+
+impl fmt::Debug for ReconcilerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReconcilerBuilder")
+            .field("docker", &self.docker.is_some())
+            .field("store", &self.store.is_some())
+            .field("engine", &self.engine.is_some())
+            .field("lobby", &self.lobby.is_some())
+            .field("cache", &self.cache.is_some())
+            .field("scheduler", &self.scheduler.is_some())
+            .field("leader", &self.leader.is_some())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReconcilerBuilder {
+    /// The container runtime (required).
+    pub fn docker(mut self, docker: Arc<dyn DockerPort>) -> Self {
+        self.docker = Some(docker);
+        self
+    }
+
+    /// The store of runtime records, projections and snapshots (required).
+    pub fn store(mut self, store: Arc<dyn StorePort>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The engines' status resource (required).
+    pub fn engine(mut self, engine: Arc<dyn EnginePort>) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// The lobby, told about every removal (required, unless [`Self::without_lobby`]).
+    pub fn lobby(mut self, lobby: Arc<dyn LobbyPort>) -> Self {
+        self.lobby = Some(Some(lobby));
+        self
+    }
+
+    /// No lobby at all: removals are made and nobody is told (the seed's nil lobby).
+    pub fn without_lobby(mut self) -> Self {
+        self.lobby = Some(None);
+        self
+    }
+
+    /// The record cache, updated after every store write (required).
+    pub fn cache(mut self, cache: Arc<dyn Cache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The turn scheduler, told about games adopted as running (required).
+    pub fn scheduler(mut self, scheduler: Arc<dyn Scheduler>) -> Self {
+        self.scheduler = Some(scheduler);
+        self
+    }
+
+    /// A lock so that only one replica applies changes (optional; without it this process
+    /// always acts as the leader).
+    pub fn leader(mut self, leader: Arc<dyn LeaderLock>) -> Self {
+        self.leader = Some(leader);
+        self
+    }
+
+    /// The configuration (optional; the contract's defaults otherwise).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Where passes read the time (optional; the wall clock otherwise).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks that every required port is there and the configuration is valid.
+    pub fn build(self) -> Result<Reconciler, BuildError> {
+        fn required<T: ?Sized>(
+            port: Option<Arc<T>>,
+            name: &'static str,
+        ) -> Result<Arc<T>, BuildError> {
+            port.ok_or(BuildError::MissingPort {
+                port: name,
+                hint: "",
+            })
+        }
+        let config = self.config.unwrap_or_default();
+        config.validate()?;
+        let ports = Ports {
+            docker: required(self.docker, "docker")?,
+            store: required(self.store, "store")?,
+            engine: required(self.engine, "engine")?,
+            lobby: self.lobby.ok_or(BuildError::MissingPort {
+                port: "lobby",
+                hint: ", or call .without_lobby()",
+            })?,
+            cache: required(self.cache, "cache")?,
+            scheduler: required(self.scheduler, "scheduler")?,
+            leader: self.leader,
+            clock: self.clock.unwrap_or_else(|| Arc::new(Timestamp::now)),
+        };
+        telemetry::register();
+        Ok(Reconciler {
+            inner: Arc::new(Inner {
+                ports,
+                config,
+                pass_lock: Mutex::new(()),
+                wake: Arc::new(Notify::new()),
+                stop: CancellationToken::new(),
+                running: watch::Sender::new(false),
+            }),
+        })
+    }
+}
+
+impl Reconciler {
+    /// A builder; give it every port, then call [`ReconcilerBuilder::build`].
+    pub fn builder() -> ReconcilerBuilder {
+        ReconcilerBuilder::default()
+    }
+
+    /// The configuration the reconciler runs with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Runs one whole pass now — observe, plan, apply — as the loop does (the seed's `Tick`),
+    /// waiting for a pass in flight to finish first.
+    ///
+    /// With a leader lock, the pass first tries to take it; a replica that is not the leader
+    /// skips the pass (`Ok` with [`PassReport::skipped_not_leader`]). A panic inside a port is
+    /// caught and returned as [`PassError::Panicked`].
+    pub async fn tick(&self) -> Result<PassReport, PassError> {
+        self.guarded(self.pass(None)).await
+    }
+
+    /// Applies a plan made from `scenario` (by [`Reconciler::tick_dry_run`], say), exactly as a
+    /// pass applies its own: for `reconcile --once`, which prints the plan it applies.
+    ///
+    /// The scenario's records are what compare-and-set writes expect; a record that changed
+    /// since is skipped as a conflict.
+    pub async fn apply(&self, scenario: &Scenario, plan: &Plan) -> Result<PassReport, PassError> {
+        self.guarded(self.pass(Some((scenario, plan)))).await
+    }
+
+    /// Observes and plans without writing anything (and without the leader lock).
+    pub async fn tick_dry_run(&self) -> Result<(Scenario, Plan), PassError> {
+        let mut report = PassReport::default();
+        let observed = self.observe_checked(&mut report).await?;
+        let plan = plan(&observed.observation, &self.inner.config);
+        Ok((
+            Scenario::new(observed.observation, self.inner.config.clone()),
+            plan,
+        ))
+    }
+
+    /// Observes (lists, loads, probes) and returns the scenario of the pass, which `plan`
+    /// replays offline. Writes nothing.
+    pub async fn observe(&self) -> Result<Scenario, PassError> {
+        let mut report = PassReport::default();
+        let observed = self.observe_checked(&mut report).await?;
+        Ok(Scenario::new(
+            observed.observation,
+            self.inner.config.clone(),
+        ))
+    }
+
+    /// Observation for the read-only entry points: a failed projection load is an error there,
+    /// since the scenario or plan would otherwise show those games as orphans.
+    async fn observe_checked(&self, report: &mut PassReport) -> Result<Observed, PassError> {
+        let observed = AssertUnwindSafe(observe::observe(&self.inner.ports, &self.inner.config))
+            .catch_unwind()
+            .await
+            .map_err(|panic| PassError::Panicked {
+                message: panic_message(panic.as_ref()),
+                report: Box::new(report.clone()),
+            })?;
+        match observed {
+            Err((step, source)) => Err(PassError::Observe {
+                step,
+                source,
+                report: Box::new(report.clone()),
+            }),
+            Ok(Observed {
+                projections_failed: Some((_, source)),
+                ..
+            }) => Err(PassError::Observe {
+                step: ObserveStep::LoadProjections,
+                source,
+                report: Box::new(report.clone()),
+            }),
+            Ok(observed) => Ok(observed),
+        }
+    }
+
+    /// Serialises passes, catches panics, logs and records metrics.
+    async fn guarded(
+        &self,
+        pass: impl Future<Output = Result<PassReport, PassError>>,
+    ) -> Result<PassReport, PassError> {
+        let _one_at_a_time = self.inner.pass_lock.lock().await;
+        let started = Instant::now();
+        let result = AssertUnwindSafe(pass)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(PassError::Panicked {
+                    message: panic_message(panic.as_ref()),
+                    report: Box::default(),
+                })
+            });
+        let seconds = started.elapsed().as_secs_f64();
+        let now_unix = (self.inner.ports.clock)().unix_micros() as f64 / 1e6;
+        match &result {
+            Ok(report) if report.skipped_not_leader => {
+                debug!("reconcile pass skipped: another replica holds the leader lock");
+                telemetry::pass(telemetry::RESULT_NOT_LEADER, report, seconds, now_unix);
+            }
+            Ok(report) => {
+                debug!(
+                    "reconcile pass done in {seconds:.3}s: {} applied, {} conflicts, {} \
+                     removals skipped, {} findings",
+                    report.applied_total(),
+                    report.conflicts,
+                    report.skipped_removals,
+                    report.findings.values().sum::<u64>()
+                );
+                telemetry::pass(telemetry::RESULT_OK, report, seconds, now_unix);
+            }
+            Err(error) => {
+                warn!("reconcile pass failed: {error}");
+                telemetry::pass(telemetry::RESULT_ERROR, error.report(), seconds, now_unix);
+            }
+        }
+        result
+    }
+
+    /// One pass: the leader check, then either observe + plan + apply, or apply a given plan.
+    async fn pass(&self, given: Option<(&Scenario, &Plan)>) -> Result<PassReport, PassError> {
+        let inner = &*self.inner;
+        let mut report = PassReport::default();
+        if let Some(leader) = &inner.ports.leader {
+            match leader.try_acquire().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    report.skipped_not_leader = true;
+                    return Ok(report);
+                }
+                Err(source) => {
+                    return Err(PassError::LeaderLock {
+                        source,
+                        report: Box::new(report),
+                    });
+                }
+            }
+        }
+
+        if let Some((scenario, plan)) = given {
+            report.now = Some(scenario.now);
+            report.containers = scenario.containers.len() as u64;
+            report.records = scenario.records.len() as u64;
+            report.set_plan(plan);
+            let seen = Seen {
+                now: scenario.now,
+                records: &scenario.records,
+                probes: &scenario.probes,
+            };
+            return self.apply_and_finish(seen, plan, report, Vec::new()).await;
+        }
+
+        let started = Instant::now();
+        let observed = observe::observe(&inner.ports, &inner.config).await;
+        report.durations.observe = started.elapsed();
+        let observed = match observed {
+            Ok(observed) => observed,
+            Err((step, source)) => {
+                return Err(PassError::Observe {
+                    step,
+                    source,
+                    report: Box::new(report),
+                });
+            }
+        };
+        let observation = &observed.observation;
+        report.now = Some(observation.now);
+        report.containers = observation.containers.len() as u64;
+        report.records = observation.records.len() as u64;
+        report.probes = observed.probes_made;
+
+        let started = Instant::now();
+        let mut plan = plan(observation, &inner.config);
+        let mut failures = Vec::new();
+        if let Some((games, error)) = observed.projections_failed {
+            plan = without_orphans_of(plan, &games);
+            let shared = Arc::new(error);
+            for game_id in games {
+                let error = share(&shared, "load game projections");
+                warn!("adopt of game {game_id} failed: {error}");
+                telemetry::failure("adopt");
+                report.failures += 1;
+                failures.push(ActionFailure {
+                    game_id,
+                    action: "adopt",
+                    error,
+                });
+            }
+        }
+        report.durations.plan = started.elapsed();
+        report.set_plan(&plan);
+        log_findings(&plan.findings);
+
+        let seen = Seen {
+            now: observation.now,
+            records: &observation.records,
+            probes: &observation.probes,
+        };
+        self.apply_and_finish(seen, &plan, report, failures).await
+    }
+
+    async fn apply_and_finish(
+        &self,
+        seen: Seen<'_>,
+        plan: &Plan,
+        mut report: PassReport,
+        mut failures: Vec<ActionFailure>,
+    ) -> Result<PassReport, PassError> {
+        let started = Instant::now();
+        let applied = execute::apply(&self.inner.ports, seen, plan, &mut report).await;
+        report.durations.apply = started.elapsed();
+        failures.extend(applied.failures);
+        if let Some(reason) = applied.leadership_lost {
+            return Err(PassError::LeadershipLost {
+                reason,
+                failures,
+                report: Box::new(report),
+            });
+        }
+        if failures.is_empty() {
+            if report.applied_total() > 0 {
+                info!(
+                    "reconcile pass applied {} changes ({} conflicts, {} removals skipped)",
+                    report.applied_total(),
+                    report.conflicts,
+                    report.skipped_removals
+                );
+            }
+            Ok(report)
+        } else {
+            Err(PassError::Actions {
+                failures,
+                report: Box::new(report),
+            })
+        }
+    }
+}
+
+/// A failed projection load is not evidence that a game does not exist: those games are
+/// neither adopted nor reported as orphans.
+fn without_orphans_of(plan: Plan, games: &[GameId]) -> Plan {
+    let findings = plan
+        .findings
+        .into_iter()
+        .filter(
+            |f| !matches!(f, Finding::OrphanContainer { game_id, .. } if games.contains(game_id)),
+        )
+        .collect();
+    Plan::new(plan.actions, findings)
+}
+
+/// One `warn` line per finding; `awaiting_container` is the normal state of a game whose start
+/// job is still creating its container, so it is only `debug`.
+fn log_findings(findings: &[Finding]) {
+    for finding in findings {
+        match finding {
+            Finding::AwaitingContainer { game_id } => {
+                debug!("awaiting_container game_id={game_id}: inside its start grace");
+            }
+            Finding::UnrecognizedContainer { container_id, name } => {
+                warn!("unrecognized_container container_id={container_id:?} name={name:?}")
+            }
+            Finding::DuplicateContainer {
+                game_id,
+                container_id,
+                kept_container_id,
+            } => warn!(
+                "duplicate_container game_id={game_id} container_id={container_id:?} \
+                 kept_container_id={kept_container_id:?}"
+            ),
+            Finding::StaleContainer {
+                game_id,
+                container_id,
+                status,
+            } => warn!(
+                "stale_container game_id={game_id} container_id={container_id:?} status={status}"
+            ),
+            Finding::OrphanContainer {
+                game_id,
+                container_id,
+            } => warn!(
+                "orphan_container game_id={game_id} container_id={container_id:?}: no such game, \
+                 nothing touched"
+            ),
+            Finding::InvalidLabel {
+                container_id,
+                label,
+            } => warn!("invalid_label container_id={container_id:?} label={label:?}"),
+            Finding::RemovalGuardTripped { would_remove, live } => warn!(
+                "removal_guard_tripped: {would_remove} of {live} live records would be removed; \
+                 none is"
+            ),
+        }
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a port panicked".to_owned()
+    }
+}

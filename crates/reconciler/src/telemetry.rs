@@ -1,0 +1,130 @@
+//! The metrics the reconciler records through the [`metrics`] facade, by name.
+//!
+//! The host installs whatever recorder it likes (Prometheus, StatsD, …); without one, recording
+//! costs next to nothing. Every metric is described and registered at zero when a reconciler is
+//! built and when its loop starts, so dashboards see every series from the start.
+//!
+//! | name | type | labels |
+//! | --- | --- | --- |
+//! | `galaxy_runtime_pass_duration_seconds` | histogram | |
+//! | `galaxy_runtime_passes_total` | counter | `result`: `ok`, `error`, `not_leader` |
+//! | `galaxy_runtime_actions_total` | counter | `kind`: each action kind (applied actions) |
+//! | `galaxy_runtime_findings_total` | counter | `kind`: each finding kind |
+//! | `galaxy_runtime_conflicts_total` | counter | |
+//! | `galaxy_runtime_action_failures_total` | counter | `kind`: each action kind |
+//! | `galaxy_runtime_lobby_failures_total` | counter | |
+//! | `galaxy_runtime_skipped_removals_total` | counter | |
+//! | `galaxy_runtime_probe_duration_seconds` | histogram | |
+//! | `galaxy_runtime_last_success_timestamp_seconds` | gauge | |
+
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+
+use crate::report::PassReport;
+use crate::{Action, Finding};
+
+/// Duration of whole passes (histogram, seconds).
+pub const PASS_DURATION: &str = "galaxy_runtime_pass_duration_seconds";
+/// Passes by `result` (counter).
+pub const PASSES: &str = "galaxy_runtime_passes_total";
+/// Applied actions by `kind` (counter).
+pub const ACTIONS: &str = "galaxy_runtime_actions_total";
+/// Findings by `kind` (counter).
+pub const FINDINGS: &str = "galaxy_runtime_findings_total";
+/// Actions skipped on a compare-and-set conflict (counter).
+pub const CONFLICTS: &str = "galaxy_runtime_conflicts_total";
+/// Failed actions by `kind` (counter).
+pub const FAILURES: &str = "galaxy_runtime_action_failures_total";
+/// Failed lobby notifications (counter).
+pub const LOBBY_FAILURES: &str = "galaxy_runtime_lobby_failures_total";
+/// Removals not applied because the container could not be confirmed gone (counter).
+pub const SKIPPED_REMOVALS: &str = "galaxy_runtime_skipped_removals_total";
+/// Duration of engine probes (histogram, seconds).
+pub const PROBE_DURATION: &str = "galaxy_runtime_probe_duration_seconds";
+/// Unix time of the last pass that ended without error (gauge, seconds).
+pub const LAST_SUCCESS: &str = "galaxy_runtime_last_success_timestamp_seconds";
+
+/// The values of the `result` label of [`PASSES`].
+pub const PASS_RESULTS: [&str; 3] = [RESULT_OK, RESULT_ERROR, RESULT_NOT_LEADER];
+pub(crate) const RESULT_OK: &str = "ok";
+pub(crate) const RESULT_ERROR: &str = "error";
+pub(crate) const RESULT_NOT_LEADER: &str = "not_leader";
+
+/// Describes every metric and registers every series at zero, without changing any value a
+/// series already has.
+pub(crate) fn register() {
+    describe_histogram!(
+        PASS_DURATION,
+        Unit::Seconds,
+        "Duration of reconcile passes."
+    );
+    describe_counter!(PASSES, "Reconcile passes by result.");
+    describe_counter!(ACTIONS, "Actions applied, by kind.");
+    describe_counter!(FINDINGS, "Findings of reconcile passes, by kind.");
+    describe_counter!(
+        CONFLICTS,
+        "Actions skipped because the record changed meanwhile."
+    );
+    describe_counter!(FAILURES, "Actions that failed, by kind.");
+    describe_counter!(LOBBY_FAILURES, "Lobby notifications that failed.");
+    describe_counter!(
+        SKIPPED_REMOVALS,
+        "Removals skipped because the container could not be confirmed gone."
+    );
+    describe_histogram!(PROBE_DURATION, Unit::Seconds, "Duration of engine probes.");
+    describe_gauge!(
+        LAST_SUCCESS,
+        Unit::Seconds,
+        "Unix time of the last reconcile pass without error."
+    );
+
+    let _ = histogram!(PASS_DURATION);
+    let _ = histogram!(PROBE_DURATION);
+    for result in PASS_RESULTS {
+        counter!(PASSES, "result" => result).increment(0);
+    }
+    for kind in Action::KINDS {
+        counter!(ACTIONS, "kind" => kind).increment(0);
+        counter!(FAILURES, "kind" => kind).increment(0);
+    }
+    for kind in Finding::KINDS {
+        counter!(FINDINGS, "kind" => kind).increment(0);
+    }
+    counter!(CONFLICTS).increment(0);
+    counter!(LOBBY_FAILURES).increment(0);
+    counter!(SKIPPED_REMOVALS).increment(0);
+    gauge!(LAST_SUCCESS).increment(0.0);
+}
+
+/// Records one probe's duration.
+pub(crate) fn probe(seconds: f64) {
+    histogram!(PROBE_DURATION).record(seconds);
+}
+
+/// Records the outcome of one pass.
+pub(crate) fn pass(result: &'static str, report: &PassReport, seconds: f64, now_unix: f64) {
+    histogram!(PASS_DURATION).record(seconds);
+    counter!(PASSES, "result" => result).increment(1);
+    for (kind, n) in &report.applied {
+        if *n > 0 {
+            counter!(ACTIONS, "kind" => kind.clone()).increment(*n);
+        }
+    }
+    for (kind, n) in &report.findings {
+        if *n > 0 {
+            counter!(FINDINGS, "kind" => kind.clone()).increment(*n);
+        }
+    }
+    counter!(CONFLICTS).increment(report.conflicts);
+    counter!(LOBBY_FAILURES).increment(report.lobby_failures);
+    counter!(SKIPPED_REMOVALS).increment(report.skipped_removals);
+    if result == RESULT_OK {
+        gauge!(LAST_SUCCESS).set(now_unix);
+    }
+}
+
+/// Records one failed action.
+pub(crate) fn failure(kind: &'static str) {
+    counter!(FAILURES, "kind" => kind).increment(1);
+}
