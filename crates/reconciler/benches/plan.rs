@@ -3,6 +3,9 @@
 //!
 //! `cargo bench -p galaxy-runtime-reconciler --bench plan`
 
+// criterion's macros generate public functions without docs.
+#![allow(missing_docs)]
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use galaxy_runtime_model::Scenario;
 use galaxy_runtime_reconciler::{plan, synthetic};
