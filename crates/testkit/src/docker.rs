@@ -9,6 +9,57 @@
 //! fixture can find and remove leftovers of a failed run with one label filter. Each check also
 //! puts its own unique value on the managed label, so parallel runs (and checks) never see each
 //! other's containers.
+//!
+//! # Writing the fixture
+//!
+//! A fixture for the real daemon creates containers from a small local image that idles (a
+//! `FROM scratch` image with a static `busybox sleep`), kills rather than stops (an idle PID 1
+//! ignores `SIGTERM`), removes with `force`, and after the suite (or in a `Drop`) removes every
+//! container labelled [`RUN_LABEL`] = its run value, so a failed run leaves nothing behind.
+//! With the in-memory Docker it is a few lines:
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use galaxy_runtime_memory::MemoryDocker;
+//! use galaxy_runtime_model::ContainerState;
+//! use galaxy_runtime_ports::PortResult;
+//! use galaxy_runtime_testkit::docker::{self, ContainerSpec, DockerFixture};
+//!
+//! struct Fixture {
+//!     docker: MemoryDocker,
+//!     run_value: String,
+//! }
+//!
+//! #[async_trait]
+//! impl DockerFixture for Fixture {
+//!     fn run_value(&self) -> String {
+//!         self.run_value.clone()
+//!     }
+//!     fn image_ref(&self) -> String {
+//!         "galaxy-testkit/idle:latest".to_owned()
+//!     }
+//!     async fn create(&self, spec: &ContainerSpec) -> PortResult<String> {
+//!         let state = if spec.running { ContainerState::Running } else { ContainerState::Created };
+//!         Ok(self.docker.create(&spec.name, &self.image_ref(), spec.labels.clone(), state))
+//!     }
+//!     async fn stop(&self, container_id: &str) -> PortResult<()> {
+//!         self.docker.kill(container_id)
+//!     }
+//!     async fn pause(&self, container_id: &str) -> PortResult<()> {
+//!         self.docker.pause(container_id)
+//!     }
+//!     async fn remove(&self, container_id: &str) -> PortResult<()> {
+//!         self.docker.remove(container_id).map(drop)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let fixture = Fixture { docker: MemoryDocker::new(), run_value: docker::unique_run_value() };
+//! // The port under test and the fixture see the same daemon.
+//! docker::run_all(&fixture.docker, &fixture).await;
+//! # }
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -22,6 +22,57 @@
 //!
 //! Every failure must come back within the timeout plus [`slack`]: a port never waits longer than
 //! it was told to, whatever the engine does. A success returns the engine's JSON as is.
+//!
+//! # Writing the fixture
+//!
+//! For the HTTP adapter, the fixture binds a `127.0.0.1:0` listener per behaviour and answers
+//! every request on it as the variant's docs say; for [`EngineBehaviour::Refused`] it binds a
+//! port, notes its number and closes it again. With the in-memory engine it configures
+//! endpoints:
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::time::Duration;
+//!
+//! use async_trait::async_trait;
+//! use galaxy_runtime_memory::{EngineAnswer, MemoryEngine};
+//! use galaxy_runtime_ports::PortResult;
+//! use galaxy_runtime_testkit::engine::{self, EngineBehaviour, EngineFixture};
+//!
+//! struct Fixture {
+//!     engine: MemoryEngine,
+//!     next: AtomicU64,
+//! }
+//!
+//! #[async_trait]
+//! impl EngineFixture for Fixture {
+//!     async fn serve(&self, behaviour: EngineBehaviour) -> PortResult<String> {
+//!         let endpoint = format!("http://engine-{}:8080", self.next.fetch_add(1, Ordering::SeqCst));
+//!         let answer = match behaviour {
+//!             EngineBehaviour::Json(value) => EngineAnswer::Json(value),
+//!             EngineBehaviour::Status(code, body) => EngineAnswer::Status(code, body),
+//!             EngineBehaviour::NotJson => EngineAnswer::Body("<html></html>".into()),
+//!             EngineBehaviour::SlowHeaders(delay) | EngineBehaviour::SlowBody(delay) => {
+//!                 self.engine.set_latency(&endpoint, delay);
+//!                 EngineAnswer::Json(serde_json::json!({}))
+//!             }
+//!             EngineBehaviour::Oversized(bytes) => EngineAnswer::Body(format!("\"{}\"", "x".repeat(bytes))),
+//!             EngineBehaviour::Redirect => EngineAnswer::Status(302, String::new()),
+//!             EngineBehaviour::Refused => EngineAnswer::Refused,
+//!         };
+//!         self.engine.set_answer(&endpoint, answer);
+//!         Ok(endpoint)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let timeout = Duration::from_millis(100);
+//! let fixture = Fixture { engine: MemoryEngine::new(), next: AtomicU64::new(0) };
+//! fixture.engine.set_timeout(Some(timeout));
+//! engine::run_all(&fixture.engine, &fixture, timeout).await;
+//! # }
+//! ```
 
 use std::time::Duration;
 
@@ -42,22 +93,27 @@ pub const OVERSIZED_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// which path it asks (`engine_status_path`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineBehaviour {
-    /// `200 OK`, `Content-Type: application/json`, this JSON as the body.
+    /// `200 OK`, `Content-Type: application/json`, this JSON as the body (with a
+    /// `Content-Length`).
     Json(Value),
-    /// This status code (not 2xx) with this body.
+    /// This status code (never 2xx) with this body, which may itself be JSON: the port must
+    /// not take it for a status.
     Status(u16, String),
-    /// `200 OK` with a body that is not JSON (such as an HTML page).
+    /// `200 OK`, `Content-Type: text/html`, a body that is not JSON (an HTML page).
     NotJson,
     /// Accepts the connection, then waits this long before sending the status line and headers.
     SlowHeaders(Duration),
-    /// Sends `200 OK` and the headers at once, then waits this long before finishing the body.
+    /// Sends `200 OK`, headers with the full `Content-Length` and the first part of a JSON
+    /// body at once, then waits this long before sending the rest: only a timeout that covers
+    /// the whole exchange catches it.
     SlowBody(Duration),
-    /// `200 OK` with a valid JSON body of this many bytes.
+    /// `200 OK` with a valid JSON body of this many bytes (with a `Content-Length`; a port
+    /// may refuse on the header alone or stop reading at its limit).
     Oversized(usize),
     /// `302 Found` with a `Location` to another endpoint that would answer JSON: the port must
     /// not follow it (an engine's status is never elsewhere).
     Redirect,
-    /// Nothing listens: connecting is refused.
+    /// Nothing listens at the endpoint's port on `127.0.0.1`: connecting is refused at once.
     Refused,
 }
 

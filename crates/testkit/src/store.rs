@@ -7,7 +7,7 @@
 //!
 //! Batch checks use [`LARGE_BATCH`] rows, more than two of the 1 000-row chunks a SQL store
 //! typically splits a batch into, so a chunking bug shows. Timestamps are whole microseconds
-//! ([`now_micros`](crate::now_micros)), the precision the stores keep: records are compared with
+//! ([`crate::now_micros`]), the precision the stores keep: records are compared with
 //! `==` after a round trip.
 
 use std::collections::{BTreeMap, BTreeSet};
