@@ -19,7 +19,8 @@
 //! - [`MemoryEngine`] answers per endpoint (JSON, error text, HTTP-like failures) after a
 //!   latency, flaps on demand, and records how many probes were in flight at once;
 //! - [`MemoryLobby`], [`MemoryCache`], [`MemoryScheduler`] record what they are told;
-//!   [`AlwaysLeader`] is the leader lock of a single process.
+//!   [`AlwaysLeader`] is the leader lock of a single process;
+//! - [`MemoryPorts`] bundles one of each, and seeds healthy games in one call.
 //!
 //! Every type is `Send + Sync` and safe to share through an `Arc`; no lock is held across an
 //! `await`. Each counts its calls, and the store, Docker and lobby fakes can be told to fail,
@@ -79,6 +80,7 @@ mod docker;
 mod engine;
 mod leader;
 mod lobby;
+mod ports;
 mod scheduler;
 mod store;
 
@@ -87,6 +89,7 @@ pub use docker::{DockerCalls, DockerMethod, MemoryDocker};
 pub use engine::{DEFAULT_BODY_LIMIT, EngineAnswer, MemoryEngine};
 pub use leader::AlwaysLeader;
 pub use lobby::MemoryLobby;
+pub use ports::MemoryPorts;
 pub use scheduler::MemoryScheduler;
 pub use store::{MemoryStore, StoreCalls, StoreMethod};
 
