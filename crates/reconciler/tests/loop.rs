@@ -1,0 +1,334 @@
+//! The reconcile loop under paused time: start-up pass, interval, triggers, cancellation,
+//! shutdown, errors and panics.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use galaxy_runtime_memory::{
+    EngineAnswer, MemoryCache, MemoryDocker, MemoryEngine, MemoryLobby, MemoryScheduler,
+    MemoryStore,
+};
+use galaxy_runtime_model::{Config, ContainerState, ContainerSummary, GameId, RuntimeStatus};
+use galaxy_runtime_ports::{Component, DockerPort, LabelFilter, PortResult};
+use galaxy_runtime_reconciler::Reconciler;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep};
+use tokio_util::sync::CancellationToken;
+
+const INTERVAL: Duration = Duration::from_secs(30);
+
+/// A Docker daemon that counts passes (one listing each) and can panic on chosen listings.
+struct CountingDocker {
+    inner: MemoryDocker,
+    listings: AtomicUsize,
+    panic_on: Vec<usize>,
+}
+
+#[async_trait]
+impl DockerPort for CountingDocker {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+        let n = self.listings.fetch_add(1, Ordering::SeqCst) + 1;
+        assert!(
+            !self.panic_on.contains(&n),
+            "docker client bug on listing {n}"
+        );
+        self.inner.list_managed(filter).await
+    }
+    async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary> {
+        self.inner.inspect(container_id).await
+    }
+}
+
+struct Fleet {
+    reconciler: Reconciler,
+    docker: Arc<CountingDocker>,
+    store: Arc<MemoryStore>,
+}
+
+impl Fleet {
+    /// One running game whose engine takes `latency` to answer: a pass takes that long.
+    fn new(latency: Duration, jitter: Duration, panic_on: Vec<usize>) -> Self {
+        let config = Config {
+            reconcile_interval: INTERVAL,
+            reconcile_jitter: jitter,
+            probe_timeout: Duration::from_secs(60),
+            ..Config::default()
+        };
+        let game = GameId::new_random();
+        let docker = Arc::new(CountingDocker {
+            inner: MemoryDocker::new(),
+            listings: AtomicUsize::new(0),
+            panic_on,
+        });
+        docker.inner.add(MemoryDocker::game_container(
+            &config,
+            game,
+            "c1",
+            ContainerState::Running,
+        ));
+        let store = Arc::new(MemoryStore::new());
+        store.insert_record(support::record(game, RuntimeStatus::Running, "c1"));
+        let engine = Arc::new(MemoryEngine::new());
+        engine.set_default_answer(Some(EngineAnswer::Json(serde_json::json!({"turn": 1}))));
+        engine.set_default_latency(latency);
+        let reconciler = Reconciler::builder()
+            .docker(docker.clone())
+            .store(store.clone())
+            .engine(engine)
+            .lobby(Arc::new(MemoryLobby::new()))
+            .cache(Arc::new(MemoryCache::new()))
+            .scheduler(Arc::new(MemoryScheduler::new()))
+            .config(config)
+            .build()
+            .expect("built");
+        Self {
+            reconciler,
+            docker,
+            store,
+        }
+    }
+
+    fn passes(&self) -> usize {
+        self.docker.listings.load(Ordering::SeqCst)
+    }
+
+    fn snapshots_published(&self) -> u64 {
+        self.store.calls().snapshots_published
+    }
+
+    fn spawn(&self, cancel: &CancellationToken) -> JoinHandle<PortResult<()>> {
+        let reconciler = self.reconciler.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move { reconciler.run(cancel).await })
+    }
+}
+
+/// Sleeps until `at` after `start`.
+async fn until(start: Instant, at: Duration) {
+    tokio::time::sleep_until(start + at).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_up_pass_at_once_then_one_per_interval() {
+    let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![]);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+
+    until(start, Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 1, "start-up pass at once");
+    assert_eq!(fleet.snapshots_published(), 1);
+    until(start, INTERVAL - Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 1);
+    until(start, INTERVAL + Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 2);
+    until(start, 3 * INTERVAL + Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 4);
+    assert!(fleet.reconciler.is_running());
+
+    cancel.cancel();
+    run.await.unwrap().expect("loop ends cleanly");
+    assert!(!fleet.reconciler.is_running());
+    until(start, 10 * INTERVAL).await;
+    assert_eq!(fleet.passes(), 4, "no pass after cancellation");
+}
+
+#[tokio::test(start_paused = true)]
+async fn triggers_during_a_pass_fold_into_one_follow_up_pass() {
+    let pass = Duration::from_secs(5);
+    let fleet = Fleet::new(pass, Duration::ZERO, vec![]);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+
+    until(start, Duration::from_secs(1)).await;
+    assert_eq!(fleet.passes(), 1);
+    let handle = fleet.reconciler.trigger_handle();
+    let as_fn = handle.clone().into_fn();
+    fleet.reconciler.trigger();
+    handle.trigger();
+    as_fn();
+
+    // The start-up pass ends at 5s; one follow-up pass runs from 5s to 10s.
+    until(start, Duration::from_secs(6)).await;
+    assert_eq!(fleet.passes(), 2);
+    // A triggered pass restarts the interval: the next periodic pass is 30s after it ends.
+    until(
+        start,
+        Duration::from_secs(10) + INTERVAL - Duration::from_millis(1),
+    )
+    .await;
+    assert_eq!(fleet.passes(), 2, "the triggers folded into one pass");
+    until(
+        start,
+        Duration::from_secs(10) + INTERVAL + Duration::from_millis(1),
+    )
+    .await;
+    assert_eq!(fleet.passes(), 3);
+
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_trigger_between_passes_wakes_the_loop_at_once() {
+    let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![]);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+    until(start, Duration::from_secs(10)).await;
+    assert_eq!(fleet.passes(), 1);
+    fleet.reconciler.trigger();
+    until(start, Duration::from_secs(10) + Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 2);
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_mid_pass_finishes_the_pass_and_stops() {
+    let pass = Duration::from_secs(5);
+    let fleet = Fleet::new(pass, Duration::ZERO, vec![]);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+
+    until(start, Duration::from_secs(1)).await;
+    assert_eq!(fleet.snapshots_published(), 0, "the pass is probing");
+    cancel.cancel();
+    run.await.unwrap().expect("loop ends cleanly");
+    assert_eq!(
+        start.elapsed(),
+        pass,
+        "returned when the pass in flight finished"
+    );
+    assert_eq!(
+        fleet.snapshots_published(),
+        1,
+        "the pass in flight was applied"
+    );
+    until(start, 5 * INTERVAL).await;
+    assert_eq!(fleet.passes(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_stops_the_loop_after_the_pass_in_flight_and_waits() {
+    let pass = Duration::from_secs(5);
+    let fleet = Fleet::new(pass, Duration::ZERO, vec![]);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+
+    until(start, Duration::from_secs(1)).await;
+    fleet.reconciler.shutdown().await.expect("shut down");
+    assert_eq!(start.elapsed(), pass);
+    assert!(!fleet.reconciler.is_running());
+    assert_eq!(fleet.snapshots_published(), 1);
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_without_a_loop_returns_at_once() {
+    let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![]);
+    let start = Instant::now();
+    fleet.reconciler.shutdown().await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_port_does_not_kill_the_loop() {
+    let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![1]);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+
+    until(start, Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 1);
+    assert_eq!(fleet.snapshots_published(), 0, "the start-up pass panicked");
+    until(start, INTERVAL + Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 2);
+    assert_eq!(fleet.snapshots_published(), 1, "the next pass worked");
+    // A pass after a panic is not blocked by the panicked one (no poisoned lock).
+    fleet
+        .reconciler
+        .tick()
+        .await
+        .expect("manual pass works too");
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pass_error_is_logged_and_the_loop_goes_on() {
+    let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![]);
+    fleet.docker.inner.set_unavailable(true);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+    until(start, Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 1);
+    assert_eq!(
+        fleet.store.calls().list_records,
+        0,
+        "a failed listing reads no records"
+    );
+    fleet.docker.inner.set_unavailable(false);
+    until(start, INTERVAL + Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 2);
+    assert_eq!(fleet.snapshots_published(), 1);
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_two_passes_at_once() {
+    let pass = Duration::from_secs(5);
+    let fleet = Fleet::new(pass, Duration::ZERO, vec![]);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+    until(start, Duration::from_secs(1)).await;
+    // A manual pass waits for the loop's pass in flight, then takes its own 5s.
+    fleet.reconciler.tick().await.expect("pass ok");
+    assert_eq!(start.elapsed(), 2 * pass);
+    assert_eq!(fleet.passes(), 2);
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_run_is_refused() {
+    let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![]);
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+    sleep(Duration::from_millis(1)).await;
+    let err = fleet
+        .reconciler
+        .run(cancel.clone())
+        .await
+        .expect_err("already running");
+    assert!(err.is_conflict(), "{err}");
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn jitter_delays_periodic_passes_within_its_bound() {
+    let jitter = Duration::from_secs(10);
+    let fleet = Fleet::new(Duration::ZERO, jitter, vec![]);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+    until(start, Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 1, "the start-up pass has no jitter");
+    until(start, INTERVAL - Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 1);
+    until(start, INTERVAL + jitter + Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 2);
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
