@@ -1,0 +1,4 @@
+DROP TABLE runtime_snapshots;
+DROP TABLE game_projections;
+DROP TRIGGER runtime_records_forward_only;
+DROP TABLE runtime_records;

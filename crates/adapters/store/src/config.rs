@@ -1,0 +1,444 @@
+//! How to reach the database: [`StoreConfig`], with a `Debug` and `Display` that never show the
+//! password of the URL.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use galaxy_runtime_model::{Config, ConfigError, duration};
+use serde::Deserialize;
+
+/// The default database: a SQLite file in the working directory.
+pub const DEFAULT_URL: &str = "sqlite://galaxy-runtime.db";
+
+/// Where the store keeps its tables and how it talks to the database.
+///
+/// Every field has a default and can be set from JSON/TOML (by its name) or from the
+/// environment as `BACKEND_RUNTIME_DATABASE_<FIELD IN UPPER CASE>` ([`StoreConfig::from_env`]);
+/// `url` is `BACKEND_RUNTIME_DATABASE_URL`.
+///
+/// `Debug` and `Display` show the URL with its password replaced by `***`:
+///
+/// ```
+/// use galaxy_runtime_store::StoreConfig;
+///
+/// let config = StoreConfig::new("postgres://runtime:s3cret@db:5432/galaxy");
+/// assert!(!format!("{config:?}").contains("s3cret"));
+/// assert_eq!(config.to_string(), "postgres://runtime:***@db:5432/galaxy");
+/// ```
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `postgres://user:password@host:port/database` (`postgresql://` too; tokio-postgres
+    /// parameters such as `?connect_timeout=5` or `?sslmode=disable` are passed on) or
+    /// `sqlite://path` (`sqlite://galaxy-runtime.db` is relative to the working directory,
+    /// `sqlite:///var/lib/galaxy/runtime.db` is absolute).
+    pub url: String,
+    /// The most connections the pool opens (at least 1).
+    pub max_connections: usize,
+    /// The longest wait for a connection, established or from the pool.
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// The longest one store call may take once it has a connection; PostgreSQL also gets it as
+    /// `statement_timeout`.
+    #[serde(with = "duration")]
+    pub query_timeout: Duration,
+    /// SQLite only: how long a writer waits for another one's lock before failing.
+    #[serde(with = "duration")]
+    pub busy_timeout: Duration,
+    /// PostgreSQL only: the schema holding the tables (created if missing); `None` uses the
+    /// server's `search_path` (normally `public`). A plain identifier: letters, digits and `_`.
+    pub schema: Option<String>,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_URL.to_owned(),
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+            query_timeout: Duration::from_secs(30),
+            busy_timeout: Duration::from_secs(5),
+            schema: None,
+        }
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL at the URL.
+    Postgres,
+    /// A SQLite file at this path.
+    Sqlite(PathBuf),
+}
+
+impl Backend {
+    /// `postgres` or `sqlite`, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The defaults with another URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The environment variable of a field: `url` → `BACKEND_RUNTIME_DATABASE_URL`.
+    pub fn env_var(field: &str) -> String {
+        Config::env_var(&format!("database_{field}"))
+    }
+
+    /// The defaults, overridden by every `BACKEND_RUNTIME_DATABASE_<FIELD>` of the process
+    /// environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        config.apply_env(|name| std::env::var_os(name))?;
+        Ok(config)
+    }
+
+    /// Overrides fields from an environment given as a lookup function. A bad value is an
+    /// error naming the variable and the value (a URL's password redacted).
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<(), ConfigError> {
+        for field in [
+            "url",
+            "max_connections",
+            "connect_timeout",
+            "query_timeout",
+            "busy_timeout",
+            "schema",
+        ] {
+            let name = Self::env_var(field);
+            let Some(raw) = lookup(&name) else { continue };
+            let value = raw.into_string().map_err(|raw| ConfigError {
+                name: name.clone(),
+                value: redact_url(&raw.to_string_lossy()),
+                reason: "not valid UTF-8".to_owned(),
+            })?;
+            self.set_as(field, &value, &name)?;
+        }
+        Ok(())
+    }
+
+    /// Sets one field from its text form (`"30s"`, `"8"`, a URL).
+    pub fn set(&mut self, field: &str, value: &str) -> Result<(), ConfigError> {
+        self.set_as(field, value, field)
+    }
+
+    fn set_as(&mut self, field: &str, value: &str, name: &str) -> Result<(), ConfigError> {
+        let error = |reason: String| ConfigError {
+            name: name.to_owned(),
+            value: redact_url(value),
+            reason,
+        };
+        let duration = || duration::parse(value).map_err(|e| error(e.to_string()));
+        let mut updated = self.clone();
+        match field {
+            "url" => updated.url = value.to_owned(),
+            "max_connections" => {
+                updated.max_connections = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| error("expected a whole number".to_owned()))?;
+            }
+            "connect_timeout" => updated.connect_timeout = duration()?,
+            "query_timeout" => updated.query_timeout = duration()?,
+            "busy_timeout" => updated.busy_timeout = duration()?,
+            "schema" => updated.schema = (!value.is_empty()).then(|| value.to_owned()),
+            _ => {
+                return Err(error(format!(
+                    "unknown store configuration field {field:?}"
+                )));
+            }
+        }
+        updated.validate().map_err(|e| ConfigError {
+            name: name.to_owned(),
+            ..e
+        })?;
+        *self = updated;
+        Ok(())
+    }
+
+    /// Checks the URL, the schema name and the limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let error = |name: &str, value: String, reason: &str| ConfigError {
+            name: name.to_owned(),
+            value,
+            reason: reason.to_owned(),
+        };
+        self.backend()
+            .map_err(|reason| error("url", self.redacted_url(), &reason))?;
+        if self.max_connections == 0 {
+            return Err(error(
+                "max_connections",
+                "0".to_owned(),
+                "must be at least 1",
+            ));
+        }
+        for (name, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("query_timeout", self.query_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(error(
+                    name,
+                    duration::format(value),
+                    "must be longer than 0s",
+                ));
+            }
+        }
+        if let Some(schema) = &self.schema {
+            if !is_identifier(schema) {
+                return Err(error(
+                    "schema",
+                    schema.clone(),
+                    "must be 1 to 63 letters, digits or _, not starting with a digit",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Which database the URL names, or why it names none.
+    pub fn backend(&self) -> Result<Backend, String> {
+        let url = self.url.trim();
+        let (scheme, rest) = url
+            .split_once(':')
+            .ok_or_else(|| "expected postgres://… or sqlite://path".to_owned())?;
+        match scheme.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            "sqlite" => {
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let path = path.split(['?', '#']).next().unwrap_or_default();
+                if path.is_empty() || path == ":memory:" {
+                    return Err(
+                        "SQLite needs a file (sqlite://path): every connection of the \
+                                pool would see its own in-memory database"
+                            .to_owned(),
+                    );
+                }
+                Ok(Backend::Sqlite(PathBuf::from(path)))
+            }
+            other => Err(format!(
+                "unsupported scheme {other:?}: expected postgres://… or sqlite://path"
+            )),
+        }
+    }
+
+    /// The URL with its password replaced by `***`: the only form that may be logged.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.redacted_url())
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("query_timeout", &self.query_timeout)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl fmt::Display for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted_url())
+    }
+}
+
+/// A PostgreSQL identifier we can quote without escaping.
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 63
+}
+
+/// `url` with the password of its user info and any `password=` parameter replaced by `***`.
+///
+/// Works on any text: something that is not a URL comes back unchanged, except that a
+/// `password=` parameter is still hidden.
+pub fn redact_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{user}:***@{host}"),
+                    None => authority.to_owned(),
+                },
+                None => authority.to_owned(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => head.to_owned(),
+    };
+    if let Some(query) = query {
+        out.push('?');
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::ffi::OsString;
+
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_everywhere() {
+        for (url, want) in [
+            ("postgres://u:p@h:5432/db", "postgres://u:***@h:5432/db"),
+            (
+                "postgres://u:p%40ss@h/db?sslmode=disable",
+                "postgres://u:***@h/db?sslmode=disable",
+            ),
+            ("postgresql://u:a:b@c@h", "postgresql://u:***@h"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            (
+                "postgres://h/db?user=u&password=p&x=1",
+                "postgres://h/db?user=u&password=***&x=1",
+            ),
+            ("postgres://h/db?PASSWORD=p", "postgres://h/db?PASSWORD=***"),
+            ("sqlite://galaxy-runtime.db", "sqlite://galaxy-runtime.db"),
+            ("nonsense", "nonsense"),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn debug_and_display_hide_the_password() {
+        let config = StoreConfig::new("postgres://runtime:hunter2@db/galaxy?password=hunter3");
+        for text in [
+            format!("{config:?}"),
+            config.to_string(),
+            format!("{config:#?}"),
+        ] {
+            assert!(!text.contains("hunter"), "{text}");
+        }
+    }
+
+    #[test]
+    fn backends_from_urls() {
+        let backend = |url: &str| StoreConfig::new(url).backend();
+        assert_eq!(backend("postgres://h/db"), Ok(Backend::Postgres));
+        assert_eq!(backend("postgresql://h/db"), Ok(Backend::Postgres));
+        assert_eq!(
+            backend("sqlite://galaxy-runtime.db"),
+            Ok(Backend::Sqlite(PathBuf::from("galaxy-runtime.db")))
+        );
+        assert_eq!(
+            backend("sqlite:///var/lib/x.db"),
+            Ok(Backend::Sqlite(PathBuf::from("/var/lib/x.db")))
+        );
+        assert_eq!(
+            backend("sqlite:x.db"),
+            Ok(Backend::Sqlite(PathBuf::from("x.db")))
+        );
+        assert!(backend("sqlite://:memory:").unwrap_err().contains("file"));
+        assert!(backend("sqlite://").is_err());
+        assert!(backend("mysql://h/db").unwrap_err().contains("mysql"));
+        assert!(backend("galaxy.db").is_err());
+        assert_eq!(StoreConfig::default().url, DEFAULT_URL);
+        assert!(StoreConfig::default().validate().is_ok());
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let map: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn reads_the_environment() {
+        let mut config = StoreConfig::default();
+        config
+            .apply_env(env(&[
+                ("BACKEND_RUNTIME_DATABASE_URL", "postgres://u:p@h/db"),
+                ("BACKEND_RUNTIME_DATABASE_MAX_CONNECTIONS", "3"),
+                ("BACKEND_RUNTIME_DATABASE_QUERY_TIMEOUT", "1500ms"),
+                ("BACKEND_RUNTIME_DATABASE_SCHEMA", "runtime"),
+            ]))
+            .unwrap();
+        assert_eq!(config.url, "postgres://u:p@h/db");
+        assert_eq!(config.max_connections, 3);
+        assert_eq!(config.query_timeout, Duration::from_millis(1500));
+        assert_eq!(config.schema.as_deref(), Some("runtime"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_hide_passwords() {
+        let mut config = StoreConfig::default();
+        let err = config
+            .apply_env(env(&[(
+                "BACKEND_RUNTIME_DATABASE_URL",
+                "mysql://u:secret@h/db",
+            )]))
+            .unwrap_err();
+        assert_eq!(err.name, "BACKEND_RUNTIME_DATABASE_URL");
+        assert!(!err.to_string().contains("secret"), "{err}");
+        assert!(err.to_string().contains("mysql"), "{err}");
+
+        let err = config
+            .apply_env(env(&[("BACKEND_RUNTIME_DATABASE_MAX_CONNECTIONS", "0")]))
+            .unwrap_err();
+        assert_eq!(err.name, "BACKEND_RUNTIME_DATABASE_MAX_CONNECTIONS");
+        let err = config
+            .apply_env(env(&[(
+                "BACKEND_RUNTIME_DATABASE_SCHEMA",
+                "a; DROP TABLE x",
+            )]))
+            .unwrap_err();
+        assert_eq!(err.value, "a; DROP TABLE x");
+        let err = config.set("connect_timeout", "soon").unwrap_err();
+        assert_eq!(err.name, "connect_timeout");
+        assert_eq!(
+            config,
+            StoreConfig::default(),
+            "a refused value changed the config"
+        );
+    }
+
+    #[test]
+    fn deserializes_with_defaults() {
+        let config: StoreConfig =
+            serde_json::from_str(r#"{"url": "sqlite://x.db", "query_timeout": "2s"}"#).unwrap();
+        assert_eq!(config.query_timeout, Duration::from_secs(2));
+        assert_eq!(config.max_connections, 8);
+        assert!(serde_json::from_str::<StoreConfig>(r#"{"uri": "x"}"#).is_err());
+    }
+}

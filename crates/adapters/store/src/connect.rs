@@ -1,0 +1,168 @@
+//! Connections: the pools of both backends and the session settings of every connection.
+
+use std::time::Duration;
+
+use diesel::ConnectionError;
+#[cfg(feature = "postgres")]
+use diesel_async::AsyncPgConnection;
+use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+use galaxy_runtime_ports::PortError;
+
+use crate::config::StoreConfig;
+use crate::error::{from_connection, from_diesel};
+
+/// A SQLite connection usable from async code (each call runs on tokio's blocking pool).
+#[cfg(feature = "sqlite")]
+pub(crate) type SqliteConn =
+    diesel_async::sync_connection_wrapper::SyncConnectionWrapper<diesel::SqliteConnection>;
+
+/// The pool of whichever backend the URL named.
+pub(crate) enum DbPool {
+    /// PostgreSQL connections.
+    #[cfg(feature = "postgres")]
+    Postgres(Pool<AsyncPgConnection>),
+    /// SQLite connections to one file.
+    #[cfg(feature = "sqlite")]
+    Sqlite(Pool<SqliteConn>),
+}
+
+impl DbPool {
+    pub(crate) fn close(&self) {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(pool) => pool.close(),
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite(pool) => pool.close(),
+        }
+    }
+}
+
+/// The statements every PostgreSQL session of the store starts with.
+#[cfg(feature = "postgres")]
+pub(crate) fn pg_session_sql(config: &StoreConfig) -> String {
+    let mut sql = format!(
+        "SET application_name = 'galaxy-runtime'; SET statement_timeout = {};",
+        config.query_timeout.as_millis().max(1)
+    );
+    if let Some(schema) = &config.schema {
+        // `schema` was checked to be a plain identifier, so quoting it is enough.
+        sql.push_str(&format!(" SET search_path TO \"{schema}\";"));
+    }
+    sql
+}
+
+/// Opens one PostgreSQL connection with the store's session settings, within the connect
+/// timeout. Used for the pool, the migrations and the leader lock's dedicated connection.
+#[cfg(feature = "postgres")]
+pub(crate) async fn establish_pg(config: &StoreConfig) -> Result<AsyncPgConnection, PortError> {
+    let target = config.redacted_url();
+    let session = pg_session_sql(config);
+    let connect = async {
+        let mut conn = AsyncPgConnection::establish(&config.url)
+            .await
+            .map_err(|e| from_connection(&target, e))?;
+        conn.batch_execute(&session).await.map_err(|e| {
+            from_diesel(
+                &format!("setting up a session on {target}"),
+                e,
+                config.query_timeout,
+            )
+        })?;
+        Ok(conn)
+    };
+    tokio::time::timeout(config.connect_timeout, connect)
+        .await
+        .unwrap_or_else(|_| {
+            Err(PortError::timeout(
+                format!("connecting to {target}"),
+                config.connect_timeout,
+            ))
+        })
+}
+
+/// The pragmas every SQLite connection starts with.
+///
+/// WAL lets readers (a `status` command, the executor's reads) run while a pass writes; the busy
+/// timeout makes a writer wait for another one's lock instead of failing at once;
+/// `synchronous = NORMAL` is the durable-enough setting recommended with WAL (a power cut may
+/// lose the last transactions, never corrupt the file).
+#[cfg(feature = "sqlite")]
+pub(crate) fn sqlite_session_sql(busy_timeout: Duration) -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON;",
+        busy_timeout.as_millis().min(i32::MAX as u128)
+    )
+}
+
+/// Builds the PostgreSQL pool. Connections are made lazily, each with the session settings.
+#[cfg(feature = "postgres")]
+pub(crate) fn pg_pool(config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, PortError> {
+    let session = pg_session_sql(config);
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    manager_config.custom_setup = Box::new(move |url| {
+        let session = session.clone();
+        let url = url.to_owned();
+        async move {
+            let mut conn = AsyncPgConnection::establish(&url).await?;
+            conn.batch_execute(&session)
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(config.url.clone(), manager_config);
+    Pool::builder(manager)
+        .max_size(config.max_connections)
+        .build()
+        .map_err(|e| PortError::other("building the PostgreSQL connection pool", e))
+}
+
+/// Builds the SQLite pool on the file at `path`.
+#[cfg(feature = "sqlite")]
+pub(crate) fn sqlite_pool(path: &str, config: &StoreConfig) -> Result<Pool<SqliteConn>, PortError> {
+    let session = sqlite_session_sql(config.busy_timeout);
+    let mut manager_config = ManagerConfig::<SqliteConn>::default();
+    manager_config.custom_setup = Box::new(move |path| {
+        let session = session.clone();
+        let path = path.to_owned();
+        async move {
+            let mut conn = SqliteConn::establish(&path).await?;
+            conn.batch_execute(&session)
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(path.to_owned(), manager_config);
+    Pool::builder(manager)
+        .max_size(config.max_connections)
+        .build()
+        .map_err(|e| PortError::other("building the SQLite connection pool", e))
+}
+
+/// A failure to get a connection from the pool, for the store at `target`.
+pub(crate) fn from_pool(target: &str, error: PoolError, query_timeout: Duration) -> PortError {
+    match error {
+        PoolError::Backend(diesel_async::pooled_connection::PoolError::ConnectionError(e)) => {
+            from_connection(target, e)
+        }
+        PoolError::Backend(diesel_async::pooled_connection::PoolError::QueryError(e)) => {
+            from_diesel(
+                &format!("checking a connection to {target}"),
+                e,
+                query_timeout,
+            )
+        }
+        PoolError::Closed => PortError::unavailable(
+            format!("the connection pool of {target} is closed"),
+            PoolError::Closed,
+        ),
+        other => PortError::unavailable(format!("no connection to {target}: {other}"), other),
+    }
+}

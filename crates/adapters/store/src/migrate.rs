@@ -1,0 +1,208 @@
+//! The embedded migrations of both backends, run when the store connects.
+//!
+//! Running them is idempotent: applied migrations are skipped. A database that has an applied
+//! migration this build does not know was migrated by a newer build; the store refuses it
+//! rather than run against a schema it does not understand (there is no automatic downgrade).
+
+use std::collections::BTreeSet;
+
+use diesel::backend::Backend;
+use diesel::migration::MigrationSource;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use galaxy_runtime_ports::PortError;
+
+use crate::config::StoreConfig;
+
+/// The PostgreSQL migrations (`migrations/postgres`).
+#[cfg(feature = "postgres")]
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// The SQLite migrations (`migrations/sqlite`).
+#[cfg(feature = "sqlite")]
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// The versions of the embedded migrations, such as `20261127000000`.
+pub fn known_versions<DB: Backend>(
+    source: &EmbeddedMigrations,
+) -> Result<BTreeSet<String>, PortError>
+where
+    EmbeddedMigrations: MigrationSource<DB>,
+{
+    let migrations = MigrationSource::<DB>::migrations(source).map_err(|e| PortError::Other {
+        message: "reading the embedded migrations".to_owned(),
+        source: Some(e),
+    })?;
+    Ok(migrations
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect())
+}
+
+/// Refuses a database migrated by a newer build, then applies the pending migrations; returns
+/// the versions applied now.
+fn migrate<DB, C>(
+    conn: &mut C,
+    source: EmbeddedMigrations,
+    target: &str,
+) -> Result<Vec<String>, PortError>
+where
+    DB: Backend,
+    C: MigrationHarness<DB>,
+    EmbeddedMigrations: MigrationSource<DB>,
+{
+    let failed = |what: &str| {
+        let message = format!("{what} on {target}");
+        move |source| PortError::Other {
+            message,
+            source: Some(source),
+        }
+    };
+    let known = known_versions::<DB>(&source)?;
+    let applied = conn
+        .applied_migrations()
+        .map_err(failed("reading the applied migrations"))?;
+    let unknown: Vec<String> = applied
+        .iter()
+        .map(|v| v.to_string())
+        .filter(|v| !known.contains(v))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(PortError::invalid(format!(
+            "the database at {target} has schema version(s) {} that this build does not know \
+             (it knows {}): it was migrated by a newer galaxy-runtime; refusing to use it rather \
+             than run on a schema this build does not understand (upgrade this build, or restore \
+             a backup for a downgrade)",
+            unknown.join(", "),
+            known.iter().cloned().collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let done = conn
+        .run_pending_migrations(source)
+        .map_err(failed("applying the migrations"))?;
+    Ok(done.iter().map(|v| v.to_string()).collect())
+}
+
+/// A stable 63-bit key for a PostgreSQL advisory lock, from a name (FNV-1a).
+pub(crate) fn advisory_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    // Non-negative, so that pg_locks' (classid, objid) pair reads back without sign games.
+    i64::try_from(hash >> 1).unwrap_or(i64::MAX)
+}
+
+/// Migrates a PostgreSQL database (in `config.schema`, created if missing), holding an
+/// advisory lock so that replicas starting together migrate one after the other.
+#[cfg(feature = "postgres")]
+pub(crate) async fn migrate_postgres(config: &StoreConfig) -> Result<Vec<String>, PortError> {
+    use diesel::RunQueryDsl;
+    use diesel::connection::SimpleConnection;
+    use diesel::sql_types::BigInt;
+    use diesel_async::AsyncPgConnection;
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+
+    let target = config.redacted_url();
+    let conn = crate::connect::establish_pg(config).await?;
+    let schema = config.schema.clone();
+    let key = advisory_key(&format!(
+        "galaxy-runtime:migrate:{}",
+        schema.as_deref().unwrap_or("")
+    ));
+    let timeout = config.query_timeout;
+    // diesel_migrations is synchronous: it runs on a blocking thread, through a wrapper that
+    // drives the async connection (AsyncMigrationHarness would panic on a current-thread runtime).
+    let task = tokio::task::spawn_blocking(move || {
+        let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
+            AsyncConnectionWrapper::from(conn);
+        let db =
+            |what: &str, e| crate::error::from_diesel(&format!("{what} on {target}"), e, timeout);
+        diesel::sql_query("SELECT pg_advisory_lock($1)")
+            .bind::<BigInt, _>(key)
+            .execute(&mut conn)
+            .map_err(|e| db("waiting for the migration lock", e))?;
+        let result = (|| {
+            if let Some(schema) = &schema {
+                conn.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                    .map_err(|e| db("creating the schema", e))?;
+            }
+            migrate::<diesel::pg::Pg, _>(&mut conn, POSTGRES_MIGRATIONS, &target)
+        })();
+        // The session ends right after, which releases the lock anyway; unlocking early lets a
+        // waiting replica go on at once.
+        let _ = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(key)
+            .execute(&mut conn);
+        result
+    });
+    task.await
+        .map_err(|e| PortError::other("the migration task failed", e))?
+}
+
+/// Migrates a SQLite database file inside one immediate transaction, so that processes
+/// starting together on the same file migrate one after the other.
+#[cfg(feature = "sqlite")]
+pub(crate) async fn migrate_sqlite(
+    path: &str,
+    config: &StoreConfig,
+) -> Result<Vec<String>, PortError> {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+
+    let target = config.redacted_url();
+    let path = path.to_owned();
+    let session = crate::connect::sqlite_session_sql(config.busy_timeout);
+    let timeout = config.query_timeout;
+    let task = tokio::task::spawn_blocking(move || {
+        let mut conn = SqliteConnection::establish(&path)
+            .map_err(|e| crate::error::from_connection(&target, e))?;
+        conn.batch_execute(&session)
+            .map_err(|e| crate::error::from_diesel(&format!("setting up {target}"), e, timeout))?;
+        let mut outcome = Ok(Vec::new());
+        let transaction = conn.immediate_transaction(|conn| {
+            outcome = migrate::<diesel::sqlite::Sqlite, _>(conn, SQLITE_MIGRATIONS, &target);
+            match &outcome {
+                Ok(_) => Ok(()),
+                Err(_) => Err(diesel::result::Error::RollbackTransaction),
+            }
+        });
+        match (transaction, outcome) {
+            (_, Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(crate::error::from_diesel(
+                &format!("migrating {target}"),
+                e,
+                timeout,
+            )),
+            (Ok(()), Ok(done)) => Ok(done),
+        }
+    });
+    task.await
+        .map_err(|e| PortError::other("the migration task failed", e))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advisory_keys_are_stable_and_non_negative() {
+        assert_eq!(advisory_key("a"), advisory_key("a"));
+        assert_ne!(advisory_key("a"), advisory_key("b"));
+        for name in ["", "galaxy-runtime:leader:", "x".repeat(1000).as_str()] {
+            assert!(advisory_key(name) >= 0);
+        }
+    }
+
+    #[cfg(all(feature = "postgres", feature = "sqlite"))]
+    #[test]
+    fn both_backends_have_the_same_migration_versions() {
+        let pg = known_versions::<diesel::pg::Pg>(&POSTGRES_MIGRATIONS).unwrap();
+        let sqlite = known_versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS).unwrap();
+        assert!(!pg.is_empty());
+        assert_eq!(
+            pg, sqlite,
+            "each schema change needs a migration for both backends"
+        );
+    }
+}

@@ -1,0 +1,254 @@
+//! Rows as diesel reads and writes them, and their checked conversion to the model.
+
+use diesel::prelude::*;
+use galaxy_runtime_model::{
+    GameId, GameProjection, RuntimeRecord, RuntimeStatus, Snapshot, Timestamp,
+};
+use galaxy_runtime_ports::PortError;
+
+use crate::schema::{game_projections, runtime_records, runtime_snapshots};
+use crate::types::{DbJson, DbTime, DbUuid};
+
+/// One row of `runtime_records`, every column.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = runtime_records)]
+pub(crate) struct RecordRow {
+    pub game_id: DbUuid,
+    pub status: String,
+    pub current_container_id: String,
+    pub current_image_ref: String,
+    pub current_engine_version: String,
+    pub engine_endpoint: String,
+    pub docker_network: String,
+    pub turn_schedule: String,
+    pub probe_failures: i32,
+    pub status_changed_at: DbTime,
+    pub status_message: String,
+    pub created_at: DbTime,
+    pub updated_at: DbTime,
+    pub version: i64,
+}
+
+/// A new row of `runtime_records`.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = runtime_records)]
+pub(crate) struct NewRecordRow {
+    pub game_id: DbUuid,
+    pub status: &'static str,
+    pub current_container_id: String,
+    pub current_image_ref: String,
+    pub current_engine_version: String,
+    pub engine_endpoint: String,
+    pub docker_network: String,
+    pub turn_schedule: String,
+    pub probe_failures: i32,
+    pub status_changed_at: DbTime,
+    pub status_message: String,
+    pub created_at: DbTime,
+    pub updated_at: DbTime,
+    pub version: i64,
+}
+
+impl NewRecordRow {
+    /// The row of a new record written at `now`.
+    pub(crate) fn new(
+        record: RuntimeRecord,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<Self, PortError> {
+        let probe_failures = i32::try_from(record.probe_failures).map_err(|_| {
+            PortError::invalid(format!(
+                "runtime record {}: probe_failures {} does not fit the store's integer column",
+                record.game_id, record.probe_failures
+            ))
+        })?;
+        Ok(Self {
+            game_id: record.game_id.into(),
+            status: record.status.as_str(),
+            current_container_id: record.current_container_id,
+            current_image_ref: record.current_image_ref,
+            current_engine_version: record.current_engine_version,
+            engine_endpoint: record.engine_endpoint,
+            docker_network: record.docker_network,
+            turn_schedule: record.turn_schedule,
+            probe_failures,
+            status_changed_at: record.status_changed_at.into(),
+            status_message: message.to_owned(),
+            created_at: now.into(),
+            updated_at: now.into(),
+            version: 1,
+        })
+    }
+}
+
+/// A runtime record together with what only the store keeps about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The record.
+    pub record: RuntimeRecord,
+    /// The message of the last status change (empty when the record was created or adopted).
+    pub status_message: String,
+    /// When the row was inserted.
+    pub created_at: Timestamp,
+    /// When the row was last written.
+    pub updated_at: Timestamp,
+    /// How many times the row was written (1 after the insert).
+    pub version: i64,
+}
+
+/// The error for a stored value the code cannot read.
+fn bad_value(row: &DbUuid, column: &str, value: impl std::fmt::Display) -> PortError {
+    PortError::invalid(format!(
+        "runtime_records row of game {row}: malformed {column} {value}"
+    ))
+}
+
+fn time(row: &DbUuid, column: &str, value: &DbTime) -> Result<Timestamp, PortError> {
+    match value {
+        DbTime::Valid(at) => Ok(*at),
+        DbTime::Malformed(raw) => Err(bad_value(row, column, format_args!("{raw:?}"))),
+    }
+}
+
+impl RecordRow {
+    /// The game id; an error naming the raw value when it is malformed.
+    pub(crate) fn checked_game_id(&self) -> Result<GameId, PortError> {
+        self.game_id.game_id().map_err(|raw| {
+            PortError::invalid(format!(
+                "runtime_records row with malformed game_id {raw:?}: not a hyphenated UUID"
+            ))
+        })
+    }
+
+    /// The stored row as the model sees it, every value checked.
+    pub(crate) fn into_stored(self) -> Result<StoredRecord, PortError> {
+        let game_id = self.checked_game_id()?;
+        let status: RuntimeStatus = self.status.parse().map_err(|_| {
+            PortError::invalid(format!(
+                "runtime_records row of game {game_id}: unknown status {:?}: expected one of \
+                 starting, running, engine_unreachable, stopped, removed, failed",
+                self.status
+            ))
+        })?;
+        let probe_failures = u32::try_from(self.probe_failures)
+            .map_err(|_| bad_value(&self.game_id, "probe_failures", self.probe_failures))?;
+        let record = RuntimeRecord {
+            game_id,
+            status,
+            current_container_id: self.current_container_id,
+            current_image_ref: self.current_image_ref,
+            current_engine_version: self.current_engine_version,
+            engine_endpoint: self.engine_endpoint,
+            docker_network: self.docker_network,
+            turn_schedule: self.turn_schedule,
+            probe_failures,
+            status_changed_at: time(&self.game_id, "status_changed_at", &self.status_changed_at)?,
+        };
+        Ok(StoredRecord {
+            record,
+            status_message: self.status_message,
+            created_at: time(&self.game_id, "created_at", &self.created_at)?,
+            updated_at: time(&self.game_id, "updated_at", &self.updated_at)?,
+            version: self.version,
+        })
+    }
+
+    /// The record, every value checked.
+    pub(crate) fn into_record(self) -> Result<RuntimeRecord, PortError> {
+        self.into_stored().map(|stored| stored.record)
+    }
+}
+
+/// Converts every row, failing on the first bad one.
+pub(crate) fn into_records(rows: Vec<RecordRow>) -> Result<Vec<RuntimeRecord>, PortError> {
+    rows.into_iter().map(RecordRow::into_record).collect()
+}
+
+/// One row of `game_projections`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = game_projections)]
+pub(crate) struct ProjectionRow {
+    pub game_id: DbUuid,
+    pub turn_schedule: String,
+}
+
+impl From<GameProjection> for ProjectionRow {
+    fn from(game: GameProjection) -> Self {
+        Self {
+            game_id: game.game_id.into(),
+            turn_schedule: game.turn_schedule,
+        }
+    }
+}
+
+impl ProjectionRow {
+    pub(crate) fn into_projection(self) -> Result<GameProjection, PortError> {
+        let game_id = self.game_id.game_id().map_err(|raw| {
+            PortError::invalid(format!(
+                "game_projections row with malformed game_id {raw:?}: not a hyphenated UUID"
+            ))
+        })?;
+        Ok(GameProjection {
+            game_id,
+            turn_schedule: self.turn_schedule,
+        })
+    }
+}
+
+/// One row of `runtime_snapshots`.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = runtime_snapshots)]
+pub(crate) struct SnapshotRow {
+    pub game_id: DbUuid,
+    pub state: DbJson,
+    pub observed_at: DbTime,
+}
+
+impl From<&Snapshot> for SnapshotRow {
+    fn from(snapshot: &Snapshot) -> Self {
+        Self {
+            game_id: snapshot.game_id.into(),
+            state: DbJson::Valid(snapshot.state.clone()),
+            observed_at: snapshot.observed_at.into(),
+        }
+    }
+}
+
+impl SnapshotRow {
+    pub(crate) fn into_snapshot(self) -> Result<Snapshot, PortError> {
+        let game_id = self.game_id.game_id().map_err(|raw| {
+            PortError::invalid(format!(
+                "runtime_snapshots row with malformed game_id {raw:?}: not a hyphenated UUID"
+            ))
+        })?;
+        let state = match self.state {
+            DbJson::Valid(value) => value,
+            DbJson::Malformed(raw) => {
+                return Err(PortError::invalid(format!(
+                    "runtime_snapshots row of game {game_id}: malformed state {raw:?}: not JSON"
+                )));
+            }
+        };
+        let observed_at = match self.observed_at {
+            DbTime::Valid(at) => at,
+            DbTime::Malformed(raw) => {
+                return Err(PortError::invalid(format!(
+                    "runtime_snapshots row of game {game_id}: malformed observed_at {raw:?}"
+                )));
+            }
+        };
+        Ok(Snapshot {
+            game_id,
+            state,
+            observed_at,
+        })
+    }
+}
+
+/// `game_id` and `observed_at` of a snapshot, for status tables that do not need the state.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = runtime_snapshots)]
+pub(crate) struct SnapshotTimeRow {
+    pub game_id: DbUuid,
+    pub observed_at: DbTime,
+}
