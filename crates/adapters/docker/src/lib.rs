@@ -1,1 +1,59 @@
-//! Docker adapter of galaxy-runtime on bollard: list, inspect and events of managed containers.
+//! The Docker adapter of galaxy-runtime on bollard: list, inspect and events of managed
+//! containers.
+//!
+//! ```text
+//! model  <-  ports  <-  reconciler  <-  cli / host backend
+//!              ^
+//!              +-- adapters: docker (this crate), engine-http, store, memory
+//! ```
+//!
+//! - [`DockerAdapter`] implements [`galaxy_runtime_ports::DockerPort`]: every managed
+//!   container in **one** `GET /containers/json?all=1&filters={"label":[…]}` call, and one
+//!   container by id (`GET /containers/{id}/json`, [`PortError::NotFound`] on a 404).
+//! - [`ContainerEvents`] turns Docker's `create`, `start`, `die`, `destroy` and `rename` events
+//!   of managed containers into debounced calls of a wake callback, reconnecting with backoff.
+//!
+//! The daemon is the one `DOCKER_HOST` names, else the local socket ([`DockerConfig`]). A
+//! missing socket, or one nobody answers on, is a [`PortError::Unavailable`] naming the path —
+//! when connecting and on every later call. Containers Docker describes incompletely are
+//! reported with fallbacks and a warning, never dropped (see the table in the `mapping`
+//! module's docs, repeated in `docs/adapters.md`).
+//!
+//! ```no_run
+//! use galaxy_runtime_docker::{ContainerEvents, DockerAdapter, EventsConfig};
+//! use galaxy_runtime_model::Config;
+//! use galaxy_runtime_ports::{DockerPort, LabelFilter};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn run() -> Result<(), galaxy_runtime_ports::PortError> {
+//! let config = Config::default();
+//! let docker = DockerAdapter::connect_from_env().await?;
+//! let managed = LabelFilter::single(&config.managed_label, &config.managed_label_value);
+//! for container in docker.list_managed(&managed).await? {
+//!     println!("{} {} {}", container.id, container.name, container.state);
+//! }
+//!
+//! let cancel = CancellationToken::new();
+//! let events = ContainerEvents::new(&docker, managed, EventsConfig::from_config(&config), || {
+//!     println!("something changed: run a pass");
+//! });
+//! let watcher = events.spawn(cancel.clone());
+//! cancel.cancel();
+//! let _ = watcher.await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`PortError::NotFound`]: galaxy_runtime_ports::PortError::NotFound
+//! [`PortError::Unavailable`]: galaxy_runtime_ports::PortError::Unavailable
+
+mod adapter;
+mod config;
+mod error;
+mod escape;
+mod events;
+mod mapping;
+
+pub use adapter::{DockerAdapter, FALLBACK_API_VERSION};
+pub use config::{DEFAULT_DOCKER_HOST, DockerConfig, EventsConfig};
+pub use events::{ContainerEvents, WATCHED_ACTIONS};

@@ -1,0 +1,179 @@
+//! bollard's errors turned into [`PortError`]s by meaning, naming the daemon and keeping the
+//! source chain.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+use bollard::errors::Error as BollardError;
+use galaxy_runtime_ports::PortError;
+
+use crate::escape::escape_foreign;
+
+/// What to do about an unreachable daemon, appended to every such message.
+const START_HINT: &str =
+    "is the Docker daemon running? start it or point DOCKER_HOST at its socket";
+
+/// A [`PortError`] for a failed `operation` (such as `list containers`) against the daemon
+/// described by `daemon` (see `DockerConfig::describe`), whose calls are limited to `timeout`.
+pub(crate) fn port_error(
+    error: BollardError,
+    operation: &str,
+    daemon: &str,
+    timeout: Duration,
+) -> PortError {
+    match error {
+        // bollard names the same path the daemon description already shows.
+        BollardError::SocketNotFoundError(_) => PortError::unavailable(
+            format!("Docker daemon at {daemon}: the socket does not exist; {START_HINT}"),
+            error,
+        ),
+        BollardError::DockerResponseServerError {
+            status_code,
+            ref message,
+        } => {
+            let message = format!(
+                "Docker daemon at {daemon} answered {operation} with HTTP {status_code}: {}",
+                escape_foreign(message)
+            );
+            match status_code {
+                404 => PortError::NotFound { what: message },
+                400 | 409 | 422 => PortError::Invalid { message },
+                // 5xx: the daemon failed to serve (busy, restarting): worth retrying.
+                _ => PortError::Unavailable {
+                    message,
+                    source: Some(Box::new(error)),
+                },
+            }
+        }
+        BollardError::RequestTimeoutError => PortError::Timeout {
+            operation: format!("{operation} at Docker daemon {daemon}"),
+            after: timeout,
+        },
+        BollardError::JsonDataError { .. } | BollardError::JsonSerdeError { .. } => {
+            PortError::Invalid {
+                message: format!(
+                    "Docker daemon at {daemon} sent a {operation} answer that does not parse: {}",
+                    escape_foreign(&chain_text(&error))
+                ),
+            }
+        }
+        BollardError::HyperLegacyError { .. }
+        | BollardError::HyperResponseError { .. }
+        | BollardError::IOError { .. }
+        | BollardError::DockerStreamError { .. } => {
+            // The operating system's words ("Connection refused", "No such file or directory")
+            // say what happened; hyper's wrappers around them do not.
+            let cause = escape_foreign(
+                &io_error_in_chain(&error).map_or_else(|| chain_text(&error), ToString::to_string),
+            );
+            PortError::unavailable(
+                format!(
+                    "Docker daemon at {daemon} is not reachable ({operation}): {cause}; {START_HINT}"
+                ),
+                error,
+            )
+        }
+        other => PortError::other(
+            format!(
+                "{operation} at Docker daemon {daemon} failed: {}",
+                escape_foreign(&chain_text(&other))
+            ),
+            other,
+        ),
+    }
+}
+
+/// The first I/O error among `error` and its causes.
+fn io_error_in_chain<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a std::io::Error> {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// The error and its causes on one line: the top-level messages of hyper ("client error
+/// (Connect)") do not say what happened.
+pub(crate) fn chain_text(error: &(dyn StdError + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut current = error.source();
+    while let Some(e) = current {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        current = e.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use galaxy_runtime_ports::ErrorKind;
+
+    use super::port_error as with_timeout;
+
+    use super::*;
+
+    const DAEMON: &str = "socket /var/run/docker.sock (default)";
+
+    fn port_error(error: BollardError, operation: &str, daemon: &str) -> PortError {
+        with_timeout(error, operation, daemon, Duration::from_secs(30))
+    }
+
+    #[test]
+    fn missing_socket_is_unavailable_naming_the_path() {
+        let e = port_error(
+            BollardError::SocketNotFoundError("/nowhere/docker.sock".into()),
+            "connect",
+            "socket /nowhere/docker.sock (DOCKER_HOST)",
+        );
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        let text = e.to_string();
+        assert_eq!(
+            text,
+            "unavailable: Docker daemon at socket /nowhere/docker.sock (DOCKER_HOST): the socket \
+             does not exist; is the Docker daemon running? start it or point DOCKER_HOST at its \
+             socket"
+        );
+    }
+
+    #[test]
+    fn server_answers_by_status() {
+        let answer = |status_code| BollardError::DockerResponseServerError {
+            status_code,
+            message: "No such container: x\n".into(),
+        };
+        assert_eq!(
+            port_error(answer(404), "inspect", DAEMON).kind(),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            port_error(answer(400), "inspect", DAEMON).kind(),
+            ErrorKind::Invalid
+        );
+        let e = port_error(answer(500), "inspect", DAEMON);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(!e.to_string().contains('\n'), "daemon text is escaped: {e}");
+    }
+
+    #[test]
+    fn io_failures_are_unavailable() {
+        let e = port_error(
+            BollardError::IOError {
+                err: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+            },
+            "list containers",
+            DAEMON,
+        );
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.to_string().contains("/var/run/docker.sock"), "{e}");
+        assert!(e.source().is_some());
+    }
+}
