@@ -97,8 +97,9 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
     }
 
     // R10: kept containers of games without any record.
-    let projections: HashMap<GameId, &GameProjection> =
-        observation.games.iter().map(|g| (g.game_id, g)).collect();
+    let mut projections: HashMap<GameId, &GameProjection> =
+        HashMap::with_capacity(observation.games.len());
+    projections.extend(observation.games.iter().map(|g| (g.game_id, g)));
     for (&game_id, kept) in &fleet.kept {
         if fleet.records.contains_key(&game_id) {
             continue;
@@ -286,13 +287,13 @@ impl<'a> Fleet<'a> {
         records: &'a [RuntimeRecord],
         config: &'a Config,
     ) -> Self {
-        let records: HashMap<GameId, &RuntimeRecord> =
-            records.iter().map(|r| (r.game_id, r)).collect();
+        let mut by_game = HashMap::with_capacity(records.len());
+        by_game.extend(records.iter().map(|r| (r.game_id, r)));
         let mut fleet = Self {
             config,
             by_id: HashMap::with_capacity(containers.len()),
             kept: HashMap::with_capacity(containers.len()),
-            records,
+            records: by_game,
             findings: Vec::new(),
         };
         let mut duplicates: Vec<(GameId, &ContainerSummary)> = Vec::new();
