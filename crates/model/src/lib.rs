@@ -28,6 +28,7 @@ mod game_id;
 mod job;
 mod record;
 mod scenario;
+pub mod text;
 mod time;
 
 pub use config::{Config, ConfigError, EngineAddressing};
