@@ -198,14 +198,14 @@ impl StoreConfig {
                 ));
             }
         }
-        if let Some(schema) = &self.schema {
-            if !is_identifier(schema) {
-                return Err(error(
-                    "schema",
-                    schema.clone(),
-                    "must be 1 to 63 letters, digits or _, not starting with a digit",
-                ));
-            }
+        if let Some(schema) = &self.schema
+            && !is_identifier(schema)
+        {
+            return Err(error(
+                "schema",
+                schema.clone(),
+                "must be 1 to 63 letters, digits or _, not starting with a digit",
+            ));
         }
         Ok(())
     }

@@ -14,16 +14,17 @@ use crate::config::{Backend, StoreConfig};
 pub enum StoreLeaderLock {
     /// A session-level advisory lock on PostgreSQL.
     #[cfg(feature = "postgres")]
-    Postgres(PgLeaderLock),
+    Postgres(Box<PgLeaderLock>),
     /// An exclusive lock on a file beside the SQLite database.
     File(FileLeaderLock),
 }
 
 impl StoreLeaderLock {
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     pub(crate) fn for_config(config: &StoreConfig, backend: &Backend) -> Self {
         match backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres => Self::Postgres(PgLeaderLock::new(config)),
+            Backend::Postgres => Self::Postgres(Box::new(PgLeaderLock::new(config))),
             #[cfg(not(feature = "postgres"))]
             Backend::Postgres => Self::File(FileLeaderLock::new("galaxy-runtime.leader")),
             Backend::Sqlite(path) => {
@@ -37,7 +38,7 @@ impl StoreLeaderLock {
     fn inner(&self) -> &dyn LeaderLock {
         match self {
             #[cfg(feature = "postgres")]
-            Self::Postgres(lock) => lock,
+            Self::Postgres(lock) => lock.as_ref(),
             Self::File(lock) => lock,
         }
     }

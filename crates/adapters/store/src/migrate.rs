@@ -83,6 +83,7 @@ where
 }
 
 /// A stable 63-bit key for a PostgreSQL advisory lock, from a name (FNV-1a).
+#[cfg(feature = "postgres")]
 pub(crate) fn advisory_key(name: &str) -> i64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in name.bytes() {
@@ -181,7 +182,7 @@ pub(crate) async fn migrate_sqlite(
         .map_err(|e| PortError::other("the migration task failed", e))?
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
     use super::*;
 

@@ -8,7 +8,6 @@
 
 use std::fmt;
 
-use chrono::SecondsFormat;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
 use diesel::serialize::{self, ToSql};
@@ -69,9 +68,10 @@ impl From<Timestamp> for DbTime {
 }
 
 /// The SQLite text of a timestamp: fixed width, so that text order is time order.
+#[cfg(feature = "sqlite")]
 fn timestamp_text(at: &Timestamp) -> String {
     at.as_datetime()
-        .to_rfc3339_opts(SecondsFormat::Micros, true)
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// A JSON document as stored.
@@ -273,6 +273,7 @@ mod sqlite {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "sqlite")]
     #[test]
     fn sqlite_timestamp_text_is_fixed_width_and_round_trips() {
         let at: Timestamp = "2026-11-27T12:00:00Z".parse().unwrap();
