@@ -1,0 +1,3 @@
+//! A galaxy-runtime example (being written).
+
+fn main() {}
