@@ -22,6 +22,7 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
     ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
 };
+use futures_util::StreamExt;
 use galaxy_runtime_docker::{DockerAdapter, DockerConfig};
 use galaxy_runtime_model::{ContainerState, GameId};
 use galaxy_runtime_ports::{PortError, PortResult};
@@ -191,22 +192,26 @@ async fn remove_labelled(docker: &Docker, label: &str, value: &str) -> usize {
         .all(true)
         .filters(&filters)
         .build();
-    let mut removed = 0;
-    for container in docker
+    let ids: Vec<String> = docker
         .list_containers(Some(options))
         .await
         .unwrap_or_default()
-    {
-        if let Some(id) = container.id {
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect();
+    // A few removals at once: a benchmark's fleet goes several times faster than one by one.
+    let mut removed = futures_util::stream::iter(ids)
+        .map(|id| async move {
             let options = RemoveContainerOptionsBuilder::new()
                 .force(true)
                 .v(true)
                 .build();
-            if docker.remove_container(&id, Some(options)).await.is_ok() {
-                removed += 1;
-            }
-        }
-    }
+            docker.remove_container(&id, Some(options)).await.is_ok()
+        })
+        .buffer_unordered(8)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
     let options = ListNetworksOptionsBuilder::new().filters(&filters).build();
     for network in docker
         .list_networks(Some(options))
