@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use galaxy_runtime_model::{Config, GameId, Observation, ProbeOutcome, duration};
 use galaxy_runtime_ports::{EnginePort, LabelFilter, PortError};
 use log::debug;
@@ -88,22 +89,32 @@ pub(crate) async fn observe(
 /// Probes every target, at most `probe_concurrency` at once, each bounded by `probe_timeout`.
 ///
 /// The probes run as futures of the pass's own task (no task is spawned), so a pass never
-/// outlives its caller and a panicking engine port unwinds into the pass.
+/// outlives its caller and a panicking engine port unwinds into the pass. A probe future is
+/// made only when a slot is free, so memory stays bounded by the concurrency, not the fleet.
 pub(crate) async fn probe_all(
     ports: &Ports,
     config: &Config,
     targets: &[ProbeTarget],
 ) -> BTreeMap<GameId, ProbeOutcome> {
-    // The futures are made up front (they do nothing until polled): a stream over a closure
-    // that borrows would not be provably `Send` for the loop's `Component` future.
-    let probes: Vec<_> = targets
-        .iter()
-        .map(|target| probe_one(ports.engine.as_ref(), config, target))
-        .collect();
-    futures_util::stream::iter(probes)
-        .buffer_unordered(config.probe_concurrency.get())
-        .collect()
-        .await
+    let limit = config.probe_concurrency.get();
+    let engine = ports.engine.as_ref();
+    let mut pending = targets.iter();
+    let mut in_flight = FuturesUnordered::new();
+    let mut outcomes = BTreeMap::new();
+    loop {
+        while in_flight.len() < limit {
+            match pending.next() {
+                Some(target) => in_flight.push(probe_one(engine, config, target)),
+                None => break,
+            }
+        }
+        match in_flight.next().await {
+            Some((game_id, outcome)) => {
+                outcomes.insert(game_id, outcome);
+            }
+            None => return outcomes,
+        }
+    }
 }
 
 /// One probe, bounded by `probe_timeout`; every failure becomes the outcome's message.

@@ -21,7 +21,7 @@ pub struct PassReport {
     pub containers: u64,
     /// Runtime records listed.
     pub records: u64,
-    /// Engines probed (network probes made, timeouts included).
+    /// Engines the pass set out to probe (R9), whether or not they could be addressed.
     pub probes: u64,
     /// Planned actions by kind.
     pub actions: BTreeMap<String, u64>,
