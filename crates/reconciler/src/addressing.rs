@@ -9,12 +9,17 @@ use crate::ProbeTarget;
 /// probe's message).
 ///
 /// - [`EngineAddressing::Hostname`]: the record's `engine_endpoint`, as the seed does.
-/// - [`EngineAddressing::ContainerIp`]: `http://<address on docker_network>:<engine_port>`;
-///   IPv6 addresses are bracketed.
+/// - [`EngineAddressing::ContainerIp`]: `http://<address on the network>:<engine_port>`;
+///   IPv6 addresses are bracketed. The network is `record_network`, the one the record says the
+///   container was started on, or the configured `docker_network` when the record names none.
 ///
 /// Container-supplied text never becomes part of an endpoint unchecked: an address that is not
 /// an IP address is refused, so a container cannot point the probe elsewhere.
-pub fn probe_endpoint(target: &ProbeTarget, config: &Config) -> Result<String, String> {
+pub fn probe_endpoint(
+    target: &ProbeTarget,
+    record_network: &str,
+    config: &Config,
+) -> Result<String, String> {
     match config.engine_addressing {
         EngineAddressing::Hostname => {
             if target.record_endpoint.is_empty() {
@@ -24,7 +29,11 @@ pub fn probe_endpoint(target: &ProbeTarget, config: &Config) -> Result<String, S
             }
         }
         EngineAddressing::ContainerIp => {
-            let network = &config.docker_network;
+            let network = if record_network.is_empty() {
+                &config.docker_network
+            } else {
+                record_network
+            };
             let address = target
                 .container
                 .addresses
@@ -80,7 +89,7 @@ mod tests {
     fn hostname_uses_the_record_endpoint() {
         let t = target("http://galaxy-game-1:8080", &[("galaxy", "172.18.0.5")]);
         assert_eq!(
-            probe_endpoint(&t, &config(EngineAddressing::Hostname)),
+            probe_endpoint(&t, "", &config(EngineAddressing::Hostname)),
             Ok("http://galaxy-game-1:8080".to_owned())
         );
     }
@@ -89,7 +98,7 @@ mod tests {
     fn hostname_without_endpoint_is_a_failure() {
         let t = target("", &[]);
         assert_eq!(
-            probe_endpoint(&t, &config(EngineAddressing::Hostname)),
+            probe_endpoint(&t, "", &config(EngineAddressing::Hostname)),
             Err("record has no engine endpoint".to_owned())
         );
     }
@@ -103,8 +112,25 @@ mod tests {
         let mut c = config(EngineAddressing::ContainerIp);
         c.engine_port = 9000;
         assert_eq!(
-            probe_endpoint(&t, &c),
+            probe_endpoint(&t, "", &c),
             Ok("http://172.18.0.5:9000".to_owned())
+        );
+    }
+
+    #[test]
+    fn container_ip_prefers_the_records_network() {
+        let t = target(
+            "",
+            &[("galaxy", "172.18.0.5"), ("galaxy-old", "172.19.0.7")],
+        );
+        let c = config(EngineAddressing::ContainerIp);
+        assert_eq!(
+            probe_endpoint(&t, "galaxy-old", &c),
+            Ok("http://172.19.0.7:8080".to_owned())
+        );
+        assert_eq!(
+            probe_endpoint(&t, "elsewhere", &c),
+            Err("container has no address on network elsewhere".to_owned())
         );
     }
 
@@ -112,7 +138,7 @@ mod tests {
     fn container_ip_brackets_ipv6() {
         let t = target("", &[("galaxy", "fd00::5")]);
         assert_eq!(
-            probe_endpoint(&t, &config(EngineAddressing::ContainerIp)),
+            probe_endpoint(&t, "", &config(EngineAddressing::ContainerIp)),
             Ok("http://[fd00::5]:8080".to_owned())
         );
     }
@@ -121,12 +147,12 @@ mod tests {
     fn container_ip_without_address_on_network_is_a_failure() {
         let t = target("http://galaxy-game-1:8080", &[("bridge", "172.17.0.2")]);
         assert_eq!(
-            probe_endpoint(&t, &config(EngineAddressing::ContainerIp)),
+            probe_endpoint(&t, "", &config(EngineAddressing::ContainerIp)),
             Err("container has no address on network galaxy".to_owned())
         );
         let t = target("", &[("galaxy", "")]);
         assert_eq!(
-            probe_endpoint(&t, &config(EngineAddressing::ContainerIp)),
+            probe_endpoint(&t, "", &config(EngineAddressing::ContainerIp)),
             Err("container has no address on network galaxy".to_owned())
         );
     }
@@ -134,7 +160,7 @@ mod tests {
     #[test]
     fn container_ip_refuses_non_addresses() {
         let t = target("", &[("galaxy", "evil.example/x?")]);
-        let err = probe_endpoint(&t, &config(EngineAddressing::ContainerIp)).unwrap_err();
+        let err = probe_endpoint(&t, "", &config(EngineAddressing::ContainerIp)).unwrap_err();
         assert!(err.contains("is not an IP address"), "{err}");
         assert!(err.contains("\"evil.example/x?\""), "{err}");
     }

@@ -801,15 +801,24 @@ async fn a_probe_that_overruns_is_a_timeout_failure() {
 }
 
 #[tokio::test]
-async fn container_ip_addressing_probes_the_address_on_the_network() {
-    let (a, b) = (gid(1), gid(2));
+async fn container_ip_addressing_probes_the_address_on_the_records_network() {
+    let (a, b, c) = (gid(1), gid(2), gid(3));
     let mut without_address = container("cb", b, ContainerState::Running);
     without_address.addresses.clear();
+    let mut on_old_network = container("cc", c, ContainerState::Running);
+    on_old_network.addresses = BTreeMap::from([("galaxy-old".to_owned(), "172.19.0.9".to_owned())]);
+    let mut started_on_old_network = record(c, RuntimeStatus::Running, "cc");
+    started_on_old_network.docker_network = "galaxy-old".to_owned();
     let mut m = Mocks::new().listing(
-        vec![container("ca", a, ContainerState::Running), without_address],
+        vec![
+            container("ca", a, ContainerState::Running),
+            without_address,
+            on_old_network,
+        ],
         vec![
             record(a, RuntimeStatus::Running, "ca"),
             record(b, RuntimeStatus::Running, "cb"),
+            started_on_old_network,
         ],
     );
     m.engine
@@ -817,6 +826,11 @@ async fn container_ip_addressing_probes_the_address_on_the_network() {
         .with(eq("http://172.18.0.5:8080"))
         .times(1)
         .returning(|_| Ok(serde_json::json!({"turn": 1})));
+    m.engine
+        .expect_status()
+        .with(eq("http://172.19.0.9:8080"))
+        .times(1)
+        .returning(|_| Ok(serde_json::json!({"turn": 2})));
     let reconciler = m.build(Config {
         engine_addressing: EngineAddressing::ContainerIp,
         ..config()
@@ -826,6 +840,10 @@ async fn container_ip_addressing_probes_the_address_on_the_network() {
     assert_eq!(
         scenario.probes[&b],
         ProbeOutcome::Error("container has no address on network galaxy".to_owned())
+    );
+    assert_eq!(
+        scenario.probes[&c],
+        ProbeOutcome::Ok(serde_json::json!({"turn": 2}))
     );
 }
 
