@@ -1170,3 +1170,111 @@ async fn metrics_count_errors_and_failures() {
         "no success yet"
     );
 }
+
+// ----- log lines -----
+
+/// Keeps every log record with the thread that made it: each test reads only its own (a
+/// current-thread runtime runs the whole pass on the test's thread).
+struct CapturingLogger(std::sync::Mutex<Vec<(std::thread::ThreadId, log::Level, String)>>);
+
+impl log::Log for CapturingLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        self.0.lock().unwrap().push((
+            std::thread::current().id(),
+            record.level(),
+            record.args().to_string(),
+        ));
+    }
+    fn flush(&self) {}
+}
+
+fn captured_lines() -> Vec<(log::Level, String)> {
+    static LOGGER: std::sync::OnceLock<&'static CapturingLogger> = std::sync::OnceLock::new();
+    let logger = LOGGER.get_or_init(|| {
+        let logger: &'static CapturingLogger =
+            Box::leak(Box::new(CapturingLogger(std::sync::Mutex::new(Vec::new()))));
+        // Another test binary's logger cannot be here: each test file is its own process.
+        let _ = log::set_logger(logger);
+        log::set_max_level(log::LevelFilter::Trace);
+        logger
+    });
+    let me = std::thread::current().id();
+    logger
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(thread, _, _)| *thread == me)
+        .map(|(_, level, line)| (*level, line.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_info_line_per_change_and_container_text_is_escaped() {
+    captured_lines();
+    let (gone, adoptee) = (gid(1), gid(2));
+    let mut forged = container("c\nINFO forged", gid(3), ContainerState::Running);
+    forged.name = "/evil\nWARN forged line".to_owned();
+    let mut adopted = container("c2", adoptee, ContainerState::Running);
+    adopted.image_ref = "img\u{1b}[31m".to_owned();
+    let mut m = Mocks::new()
+        .listing(
+            vec![forged, adopted],
+            vec![record(gone, RuntimeStatus::Running, "")],
+        )
+        .any_cache();
+    m.store.expect_load_game_projections().returning(move |_| {
+        Ok(vec![GameProjection {
+            game_id: adoptee,
+            turn_schedule: String::new(),
+        }])
+    });
+    m.store
+        .expect_upsert_adopted()
+        .returning(|insert, _| Ok(insert.record));
+    m.scheduler.expect_start_game().returning(|_| ());
+    m.store
+        .expect_transition_status()
+        .returning(|c| Ok(record(c.game_id, c.to, "")));
+    m.lobby
+        .expect_on_runtime_job_result()
+        .returning(|_, _| Ok(()));
+    m.build(config()).tick().await.expect("pass ok");
+
+    let lines = captured_lines();
+    assert!(
+        lines
+            .iter()
+            .all(|(_, line)| !line.contains('\n') && !line.contains('\u{1b}')),
+        "{lines:?}"
+    );
+    let info: Vec<&String> = lines
+        .iter()
+        .filter(|(level, _)| *level == log::Level::Info)
+        .map(|(_, l)| l)
+        .collect();
+    let removal = format!(
+        "set_status game_id={gone} from=running to=removed reason=\"container disappeared\""
+    );
+    assert_eq!(
+        info.iter().filter(|l| ***l == removal).count(),
+        1,
+        "{info:?}"
+    );
+    assert_eq!(
+        info.iter()
+            .filter(|l| l.starts_with(&format!("adopt game_id={adoptee} ")))
+            .count(),
+        1,
+        "{info:?}"
+    );
+    assert!(
+        lines.iter().any(|(level, line)| *level == log::Level::Warn
+            && line.starts_with("unrecognized_container")
+            && line.contains(r#"name="evil\nWARN forged line""#)),
+        "{lines:?}"
+    );
+}
