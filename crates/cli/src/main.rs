@@ -1,18 +1,42 @@
 //! `galaxy-runtime`: the command-line tool of galaxy-runtime, the outermost layer.
 //!
-//! It reads scenarios and prints plans (`plan`); later commands run the reconciler against
-//! Docker and a database. Exit status: 0 on success, 1 when the work failed, 2 for bad input
-//! (arguments, configuration, scenario documents).
+//! ```text
+//! model  <-  ports  <-  reconciler  <-  cli (this crate) / host backend
+//!              ^
+//!              +-- adapters (docker, engine-http, store, memory)
+//! ```
+//!
+//! `run` is the main job: the reconcile loop against the local Docker engine and a database
+//! (SQLite by default, PostgreSQL in production), woken early by Docker events. `reconcile
+//! --once`, `observe` and `plan` run, record and replay single passes; `status` and `games`
+//! show the records and maintain the game projections.
+//!
+//! Exit status: 0 on success, 1 when the work failed (a service unreachable, a pass that
+//! failed), 2 for bad input (arguments, configuration, scenario documents). Every error is one
+//! line on standard error saying what to do; a backtrace follows only when `RUST_BACKTRACE`
+//! asks for one.
 
 mod cli;
+mod connect;
+mod games_cmd;
+mod lobby;
+mod logger;
+mod observe_cmd;
 mod plan_cmd;
+mod reconcile_cmd;
 mod render;
+mod run_cmd;
+mod settings;
+mod status_cmd;
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use log::LevelFilter;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, CommonFlags, ReconcilerFlags};
+use crate::logger::Logger;
+use crate::settings::{Flags, Settings};
 
 /// An error the user caused: bad arguments, a bad scenario, a bad configuration value.
 #[derive(Debug)]
@@ -30,16 +54,75 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan_cmd::run(&args),
+        command => with_runtime(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("galaxy-runtime: {error:#}");
-            if error.downcast_ref::<BadInput>().is_some() {
+            let bad_input = error.downcast_ref::<BadInput>().is_some();
+            // Bad input is not a bug: where it happened in the code helps nobody.
+            let wants_backtrace =
+                std::env::var_os("RUST_BACKTRACE").is_some_and(|v| !v.is_empty() && v != "0");
+            if wants_backtrace && !bad_input {
+                eprintln!("{}", error.backtrace());
+            }
+            if bad_input {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE
             }
         }
     }
+}
+
+/// The commands that talk to Docker or a database: settings first (nothing is touched when
+/// they are bad), then the logger, then the command on a tokio runtime.
+fn with_runtime(command: Command) -> anyhow::Result<()> {
+    let no_reconciler_flags = CommonFlags::default();
+    let (common, reconciler, metrics_addr, default_level): (
+        &CommonFlags,
+        Option<&ReconcilerFlags>,
+        Option<&str>,
+        LevelFilter,
+    ) = match &command {
+        Command::Run(a) => (
+            &a.common,
+            Some(&a.reconciler),
+            a.metrics_addr.as_deref(),
+            LevelFilter::Info,
+        ),
+        Command::Reconcile(a) => (&a.common, Some(&a.reconciler), None, LevelFilter::Warn),
+        Command::Observe(a) => (&a.common, Some(&a.reconciler), None, LevelFilter::Warn),
+        Command::Status(a) => (&a.common, None, None, LevelFilter::Warn),
+        Command::Games(a) => (&a.common, None, None, LevelFilter::Warn),
+        Command::Plan(_) => (&no_reconciler_flags, None, None, LevelFilter::Warn),
+    };
+    let settings = Settings::load(
+        Flags {
+            common,
+            reconciler,
+            metrics_addr,
+        },
+        &|name| std::env::var_os(name),
+    )?;
+    Logger::install(
+        settings.log_format,
+        settings.log_level.unwrap_or(default_level),
+        matches!(command, Command::Run(_)),
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        match &command {
+            Command::Run(_) => run_cmd::run(settings).await,
+            Command::Reconcile(args) => reconcile_cmd::run(args, settings).await,
+            Command::Observe(_) => observe_cmd::run(settings).await,
+            Command::Status(args) => status_cmd::run(args, settings).await,
+            Command::Games(args) => games_cmd::run(args, settings).await,
+            Command::Plan(args) => plan_cmd::run(args),
+        }
+    })
 }

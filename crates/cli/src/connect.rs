@@ -1,0 +1,102 @@
+//! Connecting to Docker and the database and building the reconciler, with errors that say
+//! what to do.
+//!
+//! Docker is always reached first: when it is unreachable, the command stops before the
+//! database is opened (and, for the SQLite default, before its file is created).
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use galaxy_runtime_docker::DockerAdapter;
+use galaxy_runtime_engine_http::HttpEngine;
+use galaxy_runtime_memory::{MemoryCache, MemoryScheduler};
+use galaxy_runtime_ports::{LeaderLock, PortError};
+use galaxy_runtime_reconciler::Reconciler;
+use galaxy_runtime_store::{Backend, Store};
+
+use crate::BadInput;
+use crate::lobby::LoggingLobby;
+use crate::settings::{Settings, one_line};
+
+/// A port error and its causes as one line, without repeating a cause the message already
+/// quotes.
+pub fn describe(error: &PortError) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    one_line(&text)
+}
+
+/// The Docker daemon of the settings, checked to answer.
+pub async fn docker(settings: &Settings) -> anyhow::Result<DockerAdapter> {
+    DockerAdapter::connect(settings.docker.clone())
+        .await
+        .map_err(|error| match error {
+            PortError::Invalid { .. } => anyhow!(BadInput(format!(
+                "Docker host {:?} (from {}): {}",
+                settings.docker.host,
+                settings.docker_origin(),
+                describe(&error)
+            ))),
+            _ => anyhow!(
+                "cannot reach Docker: {}. Start the daemon, or set DOCKER_HOST (or \
+                 --docker-host) to where it listens.",
+                describe(&error)
+            ),
+        })
+}
+
+/// The database of the settings, created and migrated when needed.
+pub async fn store(settings: &Settings) -> anyhow::Result<Store> {
+    Store::connect(&settings.store).await.map_err(|error| {
+        let hint = match settings.store.backend() {
+            Ok(Backend::Sqlite(path)) => format!(
+                "Check that the directory of {} exists and is writable, or choose another \
+                 file with --database-url sqlite://PATH (or BACKEND_RUNTIME_DATABASE_URL).",
+                path.display()
+            ),
+            _ => "Check that the server runs and accepts connections, and that --database-url \
+                  (or BACKEND_RUNTIME_DATABASE_URL) names it."
+                .to_owned(),
+        };
+        anyhow!(
+            "cannot open the database {}: {}. {hint}",
+            settings.database(),
+            describe(&error)
+        )
+    })
+}
+
+/// A reconciler on Docker, the store, the HTTP engine client, the logging lobby and the
+/// in-memory cache and scheduler; with the store's leader lock when `leader` is given.
+pub fn reconciler(
+    settings: &Settings,
+    docker: &DockerAdapter,
+    store: &Store,
+    leader: Option<Arc<dyn LeaderLock>>,
+) -> anyhow::Result<Reconciler> {
+    let mut builder = Reconciler::builder()
+        .docker(Arc::new(docker.clone()))
+        .store(Arc::new(store.clone()))
+        .engine(Arc::new(HttpEngine::from_config(&settings.config)))
+        .lobby(Arc::new(LoggingLobby))
+        .cache(Arc::new(MemoryCache::new()))
+        .scheduler(Arc::new(MemoryScheduler::new()))
+        .config(settings.config.clone());
+    if let Some(leader) = leader {
+        builder = builder.leader(leader);
+    }
+    builder.build().map_err(|e| {
+        anyhow!(BadInput(format!(
+            "configuration: {}",
+            one_line(&e.to_string())
+        )))
+    })
+}

@@ -1,0 +1,185 @@
+//! A small `log` logger for the command line: text for people, JSON lines for machines, on
+//! standard error.
+//!
+//! The libraries log through the `log` facade: the executor one line per change (`adopt …`,
+//! `set_status …`), the reconciler one `debug` summary per pass. `run` shows those summaries at
+//! its default level (`info`) by letting the reconciler's own module through at `debug`. Other
+//! crates (bollard, hyper, diesel) only get through with warnings and errors, unless the level
+//! is `trace`.
+
+use std::io::{IsTerminal, Write};
+
+use galaxy_runtime_model::Timestamp;
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+use crate::settings::LogFormat;
+
+/// The module whose `debug` lines are the per-pass summaries.
+const PASS_SUMMARY_TARGET: &str = "galaxy_runtime_reconciler::reconciler";
+
+/// The logger.
+pub struct Logger {
+    format: LogFormat,
+    level: LevelFilter,
+    colour: bool,
+    pass_summaries: bool,
+}
+
+impl Logger {
+    /// Installs the logger for the process. `pass_summaries` lets the reconciler's per-pass
+    /// summary lines through at `info`.
+    pub fn install(format: LogFormat, level: LevelFilter, pass_summaries: bool) {
+        let colour = format == LogFormat::Text
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none();
+        let logger = Logger {
+            format,
+            level,
+            colour,
+            pass_summaries,
+        };
+        // Only fails when a logger is already installed, which `main` never does twice.
+        if log::set_boxed_logger(Box::new(logger)).is_ok() {
+            log::set_max_level(if pass_summaries {
+                level.max(LevelFilter::Debug)
+            } else {
+                level
+            });
+        }
+    }
+
+    fn ours(target: &str) -> bool {
+        target.starts_with("galaxy_runtime")
+    }
+}
+
+impl Log for Logger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        let target = metadata.target();
+        let level = metadata.level();
+        if self.level == LevelFilter::Trace {
+            return true;
+        }
+        if Self::ours(target) {
+            level <= self.level
+                || (self.pass_summaries
+                    && self.level >= LevelFilter::Info
+                    && level == Level::Debug
+                    && target == PASS_SUMMARY_TARGET)
+        } else {
+            level <= self.level.min(LevelFilter::Warn)
+        }
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let line = match self.format {
+            LogFormat::Text => text_line(record, self.colour),
+            LogFormat::Json => json_line(record),
+        };
+        let mut err = std::io::stderr().lock();
+        // A closed standard error leaves nowhere to report the failure.
+        let _ = writeln!(err, "{line}");
+    }
+
+    fn flush(&self) {
+        let _ = std::io::stderr().flush();
+    }
+}
+
+/// `12:00:01 adopt game_id=… ` — the time of day (UTC), the level when it is not info or
+/// debug, the message on one line.
+fn text_line(record: &Record<'_>, colour: bool) -> String {
+    let now = Timestamp::now().to_string();
+    // RFC 3339: the time of day sits between the `T` and the fraction or the `Z`.
+    let time = now
+        .split_once('T')
+        .map(|(_, t)| t.get(..8).unwrap_or(t))
+        .unwrap_or(&now)
+        .to_owned();
+    let message = record.args().to_string().replace('\n', "; ");
+    let (tag, paint) = match record.level() {
+        Level::Error => ("ERROR ", "\x1b[31;1m"),
+        Level::Warn => ("WARN ", "\x1b[33m"),
+        Level::Info | Level::Debug | Level::Trace => ("", ""),
+    };
+    if colour {
+        let dim = "\x1b[2m";
+        let reset = "\x1b[0m";
+        let body = if message.starts_with("reconcile pass") {
+            format!("{dim}{message}{reset}")
+        } else if !paint.is_empty() {
+            format!("{paint}{tag}{message}{reset}")
+        } else {
+            message
+        };
+        format!("{dim}{time}{reset} {body}")
+    } else {
+        format!("{time} {tag}{message}")
+    }
+}
+
+/// `{"ts": "…", "level": "info", "target": "…", "message": "…"}`.
+fn json_line(record: &Record<'_>) -> String {
+    serde_json::json!({
+        "ts": Timestamp::now().to_string(),
+        "level": record.level().as_str().to_ascii_lowercase(),
+        "target": record.target(),
+        "message": record.args().to_string(),
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logger(level: LevelFilter, pass_summaries: bool) -> Logger {
+        Logger {
+            format: LogFormat::Text,
+            level,
+            colour: false,
+            pass_summaries,
+        }
+    }
+
+    fn meta(target: &str, level: Level) -> Metadata<'_> {
+        Metadata::builder().target(target).level(level).build()
+    }
+
+    #[test]
+    fn our_lines_by_level_others_only_warnings() {
+        let l = logger(LevelFilter::Info, false);
+        assert!(l.enabled(&meta("galaxy_runtime_reconciler::execute", Level::Info)));
+        assert!(!l.enabled(&meta("galaxy_runtime_reconciler::execute", Level::Debug)));
+        assert!(!l.enabled(&meta("hyper_util::client", Level::Info)));
+        assert!(l.enabled(&meta("bollard", Level::Warn)));
+        assert!(!l.enabled(&meta(PASS_SUMMARY_TARGET, Level::Debug)));
+    }
+
+    #[test]
+    fn run_shows_the_pass_summaries() {
+        let l = logger(LevelFilter::Info, true);
+        assert!(l.enabled(&meta(PASS_SUMMARY_TARGET, Level::Debug)));
+        assert!(!l.enabled(&meta("galaxy_runtime_reconciler::observe", Level::Debug)));
+        let quiet = logger(LevelFilter::Warn, true);
+        assert!(!quiet.enabled(&meta(PASS_SUMMARY_TARGET, Level::Debug)));
+    }
+
+    #[test]
+    fn lines_are_single_lines() {
+        let args = format_args!("a\nb");
+        let record = Record::builder()
+            .args(args)
+            .level(Level::Warn)
+            .target("galaxy_runtime_cli")
+            .build();
+        let text = text_line(&record, false);
+        assert!(text.ends_with(" WARN a; b"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&json_line(&record)).unwrap();
+        assert_eq!(json["level"], "warn");
+        assert_eq!(json["message"], "a\nb");
+    }
+}

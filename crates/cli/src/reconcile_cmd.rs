@@ -1,0 +1,110 @@
+//! `galaxy-runtime reconcile --once [--dry-run]`: one pass, its plan and its report.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use galaxy_runtime_ports::LeaderLock;
+use galaxy_runtime_reconciler::{PassError, PassReport};
+use tokio::time::Instant;
+
+use crate::cli::{Format, ReconcileArgs};
+use crate::settings::Settings;
+use crate::{connect, render};
+
+/// Observes and plans, prints the plan, then (unless `--dry-run`) applies exactly that plan and
+/// prints what was applied. A failed pass is an error (exit status 1) after its report.
+pub async fn run(args: &ReconcileArgs, settings: Settings) -> anyhow::Result<()> {
+    let docker = connect::docker(&settings).await?;
+    let store = connect::store(&settings).await?;
+    // A dry run writes nothing, so it needs no lock; a real pass respects a `run` that holds it.
+    let leader: Option<Arc<dyn LeaderLock>> =
+        (!args.dry_run).then(|| Arc::new(store.leader_lock()) as Arc<dyn LeaderLock>);
+    let reconciler = connect::reconciler(&settings, &docker, &store, leader.clone())?;
+
+    let started = Instant::now();
+    let observed = reconciler.tick_dry_run().await;
+    let observe_and_plan = started.elapsed();
+    let (scenario, plan) = match observed {
+        Ok(pair) => pair,
+        Err(error) => {
+            store.close();
+            return Err(anyhow!(
+                "the pass failed, nothing was written: {}",
+                pass_error(&error)
+            ));
+        }
+    };
+    let applied = if args.dry_run {
+        None
+    } else {
+        Some(reconciler.apply(&scenario, &plan).await.map(|mut report| {
+            // `apply` starts from the given plan; the observation is this command's own.
+            report.probes = scenario.probes.len() as u64;
+            report.durations.observe = observe_and_plan;
+            report
+        }))
+    };
+    if let Some(leader) = &leader
+        && let Err(error) = leader.release().await
+    {
+        log::warn!(
+            "releasing the leader lock failed: {}",
+            connect::describe(&error)
+        );
+    }
+    store.close();
+
+    let report: Option<&PassReport> = match &applied {
+        None => None,
+        Some(Ok(report)) => Some(report),
+        Some(Err(error)) => Some(error.report()),
+    };
+    let error = match &applied {
+        Some(Err(error)) => Some(pass_error(error)),
+        _ => None,
+    };
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => {
+            let document = serde_json::json!({
+                "now": scenario.now,
+                "dry_run": args.dry_run,
+                "plan": plan,
+                "report": report,
+                "error": error,
+            });
+            serde_json::to_writer_pretty(&mut out, &document).context("cannot write the plan")?;
+            writeln!(out).context("cannot write the plan")?;
+        }
+        Format::Text => {
+            render::plan_text(&mut out, &plan, Some(scenario.now))
+                .context("cannot write the plan")?;
+            match report {
+                None => writeln!(out, "\nDry run: nothing was written."),
+                Some(report) => writeln!(out).and_then(|()| render::report_text(&mut out, report)),
+            }
+            .context("cannot write the report")?;
+        }
+    }
+    out.flush().context("cannot write the report")?;
+    match error {
+        Some(error) => Err(anyhow!("the pass failed: {error}")),
+        None => Ok(()),
+    }
+}
+
+/// A pass error with its first cause, without repeating it.
+fn pass_error(error: &PassError) -> String {
+    let mut text = error.to_string();
+    if let Some(cause) = std::error::Error::source(error)
+        && let Some(port) = cause.downcast_ref::<galaxy_runtime_ports::PortError>()
+    {
+        let detail = connect::describe(port);
+        if !text.contains(&detail) {
+            let head = text.split(": ").next().unwrap_or_default().to_owned();
+            text = format!("{head}: {detail}");
+        }
+    }
+    text
+}

@@ -1,0 +1,140 @@
+//! `galaxy-runtime run`: the reconcile loop, woken early by Docker events, until Ctrl-C or
+//! SIGTERM.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use galaxy_runtime_docker::{ContainerEvents, EventsConfig};
+use galaxy_runtime_model::duration;
+use galaxy_runtime_ports::{Component, LabelFilter, LeaderLock};
+use galaxy_runtime_store::Backend;
+use log::{info, warn};
+use tokio_util::sync::CancellationToken;
+
+use crate::connect;
+use crate::settings::Settings;
+
+/// Runs the loop until a signal asks it to stop; the pass in flight always finishes.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // The recorder must be in place before the reconciler is built: building it registers
+    // every series at zero, so that dashboards see them from the start.
+    if let Some(addr) = settings.metrics_addr {
+        serve_metrics(addr)?;
+    }
+    let docker = connect::docker(&settings).await?;
+    let store = connect::store(&settings).await?;
+    let leader: Arc<dyn LeaderLock> = Arc::new(store.leader_lock());
+    let reconciler = connect::reconciler(&settings, &docker, &store, Some(Arc::clone(&leader)))?;
+    let config = reconciler.config();
+
+    let lock = match store.backend() {
+        Backend::Postgres => "PostgreSQL advisory lock".to_owned(),
+        Backend::Sqlite(path) => format!("lock file {}.leader", path.display()),
+    };
+    info!(
+        "galaxy-runtime run: Docker at {}, database {}, managed containers {}={}, a pass every \
+         {}, leader lock: {lock}{}. Ctrl-C stops after the pass in flight.",
+        docker.daemon(),
+        settings.database(),
+        config.managed_label,
+        config.managed_label_value,
+        duration::format(config.reconcile_interval),
+        settings
+            .metrics_addr
+            .map(|a| format!(", metrics on http://{a}/metrics"))
+            .unwrap_or_default(),
+    );
+
+    let cancel = CancellationToken::new();
+    let filter = LabelFilter::single(&config.managed_label, &config.managed_label_value);
+    let watcher = ContainerEvents::new(
+        &docker,
+        filter,
+        EventsConfig::from_config(config),
+        reconciler.trigger_handle().into_fn(),
+    )
+    .spawn(cancel.child_token());
+    let signals = tokio::spawn(stop_on_signal(cancel.clone()));
+
+    let looped = reconciler.run(cancel.clone()).await;
+    cancel.cancel();
+    signals.abort();
+    // The watcher returns as soon as its token fires; a join error means it panicked, which
+    // its log lines have said already.
+    let _ = watcher.await;
+    if let Err(error) = leader.release().await {
+        warn!(
+            "releasing the leader lock failed: {}",
+            connect::describe(&error)
+        );
+    }
+    store.close();
+    looped.map_err(|e| {
+        anyhow!(
+            "the reconcile loop could not run: {}",
+            connect::describe(&e)
+        )
+    })?;
+    info!("galaxy-runtime run: stopped");
+    Ok(())
+}
+
+/// Cancels `cancel` on the first Ctrl-C or SIGTERM; exits the process at once on a second one.
+async fn stop_on_signal(cancel: CancellationToken) {
+    let mut first = true;
+    loop {
+        let signal = next_signal().await;
+        if first {
+            info!("{signal}: stopping after the pass in flight (again to exit at once)");
+            cancel.cancel();
+            first = false;
+        } else {
+            warn!("{signal} again: exiting without waiting for the pass in flight");
+            std::process::exit(130);
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+#[cfg(unix)]
+async fn next_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        },
+        _ => {
+            // Without signal handlers only Ctrl-C through tokio's portable path is left.
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
+    }
+}
+
+/// Waits for Ctrl-C.
+#[cfg(not(unix))]
+async fn next_signal() -> &'static str {
+    let _ = tokio::signal::ctrl_c().await;
+    "Ctrl-C"
+}
+
+/// Installs the Prometheus recorder and serves `/metrics` on `addr`.
+fn serve_metrics(addr: SocketAddr) -> anyhow::Result<()> {
+    // Bind first, so that a taken or forbidden address is one clear error now rather than a
+    // log line from the exporter's task later.
+    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
+        anyhow!(
+            "cannot serve metrics on {addr}: {e}. Choose a free address with --metrics-addr \
+             (or BACKEND_RUNTIME_METRICS_ADDR)."
+        )
+    })?;
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| anyhow!("cannot serve metrics on {addr}: {e}"))
+}
