@@ -93,7 +93,7 @@ pub(crate) async fn establish_pg(config: &StoreConfig) -> Result<AsyncPgConnecti
 pub(crate) fn sqlite_session_sql(busy_timeout: Duration) -> String {
     format!(
         "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = ON;",
+         PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;",
         busy_timeout.as_millis().min(i32::MAX as u128)
     )
 }

@@ -12,6 +12,8 @@ use diesel::{
     BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper,
 };
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use galaxy_runtime_model::{
     GameId, GameProjection, RuntimeRecord, RuntimeStatus, Snapshot, Timestamp,
 };
@@ -190,6 +192,40 @@ macro_rules! with_conn {
             }
         }
     }};
+}
+
+/// Reading every record, the one read whose cost grows with the fleet.
+trait LoadAll {
+    /// Every row of `runtime_records`, sorted by game id.
+    fn load_all_records(&mut self) -> BoxFuture<'_, diesel::QueryResult<Vec<RecordRow>>>;
+}
+
+#[cfg(feature = "postgres")]
+impl LoadAll for diesel_async::AsyncPgConnection {
+    fn load_all_records(&mut self) -> BoxFuture<'_, diesel::QueryResult<Vec<RecordRow>>> {
+        runtime_records::table
+            .select(RecordRow::as_select())
+            .order(runtime_records::game_id)
+            .load(self)
+            .boxed()
+    }
+}
+
+/// On SQLite the rows are read by the synchronous connection on its blocking thread and
+/// deserialised there: the async wrapper's generic path copies every value of every row into an
+/// owned row first, which made listing 100 000 records take half a second instead of a tenth.
+#[cfg(feature = "sqlite")]
+impl LoadAll for crate::connect::SqliteConn {
+    fn load_all_records(&mut self) -> BoxFuture<'_, diesel::QueryResult<Vec<RecordRow>>> {
+        self.spawn_blocking(|conn| {
+            diesel::RunQueryDsl::load(
+                runtime_records::table
+                    .select(RecordRow::as_select())
+                    .order(runtime_records::game_id),
+                conn,
+            )
+        })
+    }
 }
 
 /// The store of galaxy-runtime on PostgreSQL or SQLite: [`StorePort`] and [`GameCatalog`].
@@ -381,12 +417,7 @@ impl Store {
 
     async fn load_all_records(&self, op: &str) -> PortResult<Vec<RecordRow>> {
         with_conn!(self, op, |conn, _dialect, _Db| {
-            runtime_records::table
-                .select(RecordRow::as_select())
-                .order(runtime_records::game_id)
-                .load(conn)
-                .await
-                .map_err(self.db(op))
+            LoadAll::load_all_records(conn).await.map_err(self.db(op))
         })
     }
 

@@ -19,7 +19,7 @@ CREATE TABLE runtime_records (
     created_at             TEXT    NOT NULL,
     updated_at             TEXT    NOT NULL,
     version                INTEGER NOT NULL DEFAULT 1
-);
+) WITHOUT ROWID;
 
 -- The forward-only rule, enforced here too (see the PostgreSQL migration). The store maps this
 -- error to a Conflict by its message, so keep the text "is terminal and cannot change status".
