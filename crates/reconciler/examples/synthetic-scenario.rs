@@ -17,7 +17,10 @@ fn main() {
     };
     let scenario = galaxy_runtime_reconciler::synthetic::fleet(games);
     let mut out = std::io::stdout().lock();
-    if let Err(e) = serde_json::to_writer(&mut out, &scenario).and_then(|()| Ok(writeln!(out)?)) {
+    let written = serde_json::to_writer(&mut out, &scenario)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out));
+    if let Err(e) = written {
         eprintln!("synthetic-scenario: cannot write: {e}");
         std::process::exit(1);
     }

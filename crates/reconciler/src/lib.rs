@@ -5,7 +5,7 @@
 //! ```
 //!
 //! One pass observes (lists containers, then records, loads projections, probes engines),
-//! [`plan`]s (a pure function of the observation, rules R1–R13 of the contract) and applies the
+//! [`plan()`]s (a pure function of the observation, rules R1–R13 of the contract) and applies the
 //! plan through the ports.
 //!
 //! ```
