@@ -1,5 +1,6 @@
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -169,8 +170,9 @@ pub struct GameProjection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProbeOutcome {
-    /// The engine answered; the JSON it returned, as is.
-    Ok(serde_json::Value),
+    /// The engine answered; the JSON it returned, as is. Shared, because the plan's
+    /// `publish_snapshot` carries the very same document and fleets are large.
+    Ok(Arc<serde_json::Value>),
     /// No usable answer; a short human-readable reason such as `timeout after 2s`.
     Error(String),
 }
@@ -237,7 +239,7 @@ mod tests {
     #[test]
     fn probe_outcome_json() {
         let ok: ProbeOutcome = serde_json::from_str(r#"{"ok": {"turn": 3}}"#).unwrap();
-        assert_eq!(ok, ProbeOutcome::Ok(serde_json::json!({"turn": 3})));
+        assert_eq!(ok, ProbeOutcome::Ok(serde_json::json!({"turn": 3}).into()));
         let err: ProbeOutcome = serde_json::from_str(r#"{"error": "timeout"}"#).unwrap();
         assert_eq!(err, ProbeOutcome::Error("timeout".into()));
         assert!(serde_json::from_str::<ProbeOutcome>(r#"{"maybe": 1}"#).is_err());

@@ -369,7 +369,7 @@ impl Executor<'_, '_> {
                 }
                 Action::PublishSnapshot { game_id, state } => snapshots.push(Snapshot {
                     game_id: *game_id,
-                    state: state.clone(),
+                    state: serde_json::Value::clone(state),
                     observed_at: self.seen.now,
                 }),
                 _ => {}

@@ -1,6 +1,7 @@
 //! The plan: what one pass will do (actions) and what it noticed (findings), as data.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use galaxy_runtime_model::{GameId, RuntimeStatus};
 use serde::{Deserialize, Serialize};
@@ -63,8 +64,8 @@ pub enum Action {
     PublishSnapshot {
         /// The game.
         game_id: GameId,
-        /// The engine's JSON, as it answered.
-        state: serde_json::Value,
+        /// The engine's JSON, as it answered (shared with the observation).
+        state: Arc<serde_json::Value>,
     },
 }
 

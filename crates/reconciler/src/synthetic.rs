@@ -50,7 +50,8 @@ pub fn fleet(games: usize) -> Scenario {
             turn_schedule: "0 */6 * * *".to_owned(),
             ..RuntimeRecord::new(game_id, RuntimeStatus::Running, an_hour_ago)
         };
-        let healthy = ProbeOutcome::Ok(json!({"turn": i % 500, "players": 8, "phase": "orders"}));
+        let healthy =
+            ProbeOutcome::Ok(json!({"turn": i % 500, "players": 8, "phase": "orders"}).into());
         match i % 100 {
             0..=3 => observation.records.push(record),
             4..=7 => {

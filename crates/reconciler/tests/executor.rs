@@ -843,7 +843,7 @@ async fn container_ip_addressing_probes_the_address_on_the_records_network() {
     );
     assert_eq!(
         scenario.probes[&c],
-        ProbeOutcome::Ok(serde_json::json!({"turn": 2}))
+        ProbeOutcome::Ok(serde_json::json!({"turn": 2}).into())
     );
 }
 

@@ -76,7 +76,7 @@ fn record() -> impl Strategy<Value = RuntimeRecord> {
 
 fn probe() -> impl Strategy<Value = ProbeOutcome> {
     prop_oneof![
-        (0u32..100).prop_map(|t| ProbeOutcome::Ok(serde_json::json!({ "turn": t }))),
+        (0u32..100).prop_map(|t| ProbeOutcome::Ok(serde_json::json!({ "turn": t }).into())),
         Just(ProbeOutcome::Error("timeout after 2s".to_owned())),
     ]
 }

@@ -70,7 +70,7 @@ fn observe(containers: Vec<ContainerSummary>, records: Vec<RuntimeRecord>) -> Ob
 
 fn ok_probe(obs: &mut Observation, game: u8) {
     obs.probes
-        .insert(gid(game), ProbeOutcome::Ok(json!({"turn": game})));
+        .insert(gid(game), ProbeOutcome::Ok(json!({"turn": game}).into()));
 }
 
 fn run(obs: &Observation) -> Plan {
@@ -89,7 +89,7 @@ fn removed(game: u8, from: RuntimeStatus) -> Action {
 fn snapshot(game: u8) -> Action {
     Action::PublishSnapshot {
         game_id: gid(game),
-        state: json!({"turn": game}),
+        state: json!({"turn": game}).into(),
     }
 }
 
@@ -537,7 +537,7 @@ fn r9_snapshot_is_the_engine_json_as_is() {
         vec![record(1, Running, "c1")],
     );
     let state = json!({"z": [1, {"b": null, "a": "x"}], "a": 1.5});
-    obs.probes.insert(gid(1), ProbeOutcome::Ok(state.clone()));
+    obs.probes.insert(gid(1), ProbeOutcome::Ok(state.into()));
     let p = run(&obs);
     let json = serde_json::to_string(&p.actions[0]).unwrap();
     assert!(
