@@ -188,22 +188,32 @@ pub struct CommonFlags {
     /// A TOML configuration file: reconciler fields at the top level, then the sections
     /// `[database]`, `[docker]`, `[log]` and `[metrics]` (see docs/operations.md)
     /// [env: BACKEND_RUNTIME_CONFIG_FILE].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// The database: `sqlite://PATH` (created and migrated on first use) or
     /// `postgres://USER:PASSWORD@HOST:PORT/DB`
     /// [env: BACKEND_RUNTIME_DATABASE_URL; file: [database] url; default:
     /// sqlite://galaxy-runtime.db].
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
     /// Log lines for people (`text`) or one JSON object per line (`json`)
     /// [env: BACKEND_RUNTIME_LOG_FORMAT; file: [log] format; default: text].
-    #[arg(long, value_name = "FORMAT", help_heading = "Logging and metrics")]
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        help_heading = "Logging and metrics",
+        global = true
+    )]
     pub log_format: Option<String>,
     /// The most detailed log lines shown: `error`, `warn`, `info`, `debug` or `trace`
     /// [env: BACKEND_RUNTIME_LOG_LEVEL; file: [log] level; default: info for run, warn
     /// otherwise].
-    #[arg(long, value_name = "LEVEL", help_heading = "Logging and metrics")]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        help_heading = "Logging and metrics",
+        global = true
+    )]
     pub log_level: Option<String>,
 }
 
