@@ -1,29 +1,13 @@
 //! Text that comes from an engine or a container is shown escaped, so that it can never forge
 //! a log line, move a terminal cursor or smuggle a newline into a message.
 
-use std::fmt::Write as _;
-
 /// The longest piece of foreign text shown in one message, in characters.
 pub(crate) const MAX_SHOWN_CHARS: usize = 120;
 
-/// `text` with every character outside printable ASCII written as `\u{…}` (and `\` as `\\`),
-/// cut to [`MAX_SHOWN_CHARS`] characters with a trailing `…` when longer.
+/// `text` escaped by [`galaxy_runtime_model::text::escape_foreign`] and cut to
+/// [`MAX_SHOWN_CHARS`] characters.
 pub fn escape_foreign(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_SHOWN_CHARS * 2));
-    for (shown, c) in text.chars().enumerate() {
-        if shown == MAX_SHOWN_CHARS {
-            out.push('…');
-            break;
-        }
-        match c {
-            '\\' => out.push_str("\\\\"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let _ = write!(out, "\\u{{{:x}}}", c as u32);
-            }
-        }
-    }
-    out
+    galaxy_runtime_model::text::escape_foreign(text, MAX_SHOWN_CHARS)
 }
 
 /// Like [`escape_foreign`] for bytes that may not be UTF-8 (header values, bodies).
