@@ -95,4 +95,73 @@ impl ContainerSummary {
     pub fn is_running(&self) -> bool {
         self.state == ContainerState::Running
     }
+
+    /// `http://<address>:<port>` for the container's address on `network` (IPv6 in brackets),
+    /// or why there is none.
+    ///
+    /// The address comes from Docker, not from the container, but it is still checked to be an
+    /// IP address: nothing that is not one ever becomes part of a URL.
+    pub fn url_on_network(&self, network: &str, port: u16) -> Result<String, String> {
+        let address = self
+            .addresses
+            .get(network)
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| format!("container has no address on network {network}"))?;
+        let ip: std::net::IpAddr = address.parse().map_err(|_| {
+            format!("container address {address:?} on network {network} is not an IP address")
+        })?;
+        // SocketAddr writes IPv6 in brackets, as a URL needs.
+        Ok(format!("http://{}", std::net::SocketAddr::new(ip, port)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_addresses(addresses: &[(&str, &str)]) -> ContainerSummary {
+        ContainerSummary {
+            id: "c1".into(),
+            name: "/galaxy-game-x".into(),
+            image_ref: String::new(),
+            labels: BTreeMap::new(),
+            state: ContainerState::Running,
+            created: Timestamp::from_unix_seconds(0).unwrap(),
+            addresses: addresses
+                .iter()
+                .map(|(n, a)| (n.to_string(), a.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn url_on_network() {
+        let c = with_addresses(&[
+            ("galaxy", "172.18.0.5"),
+            ("v6", "fd00::5"),
+            ("odd", "evil.example"),
+        ]);
+        assert_eq!(
+            c.url_on_network("galaxy", 8080).as_deref(),
+            Ok("http://172.18.0.5:8080")
+        );
+        assert_eq!(
+            c.url_on_network("v6", 8080).as_deref(),
+            Ok("http://[fd00::5]:8080")
+        );
+        assert_eq!(
+            c.url_on_network("other", 8080),
+            Err("container has no address on network other".to_owned())
+        );
+        assert!(
+            c.url_on_network("odd", 8080)
+                .unwrap_err()
+                .contains("not an IP address")
+        );
+        assert!(
+            with_addresses(&[("galaxy", "")])
+                .url_on_network("galaxy", 1)
+                .is_err()
+        );
+    }
 }

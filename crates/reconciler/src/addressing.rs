@@ -34,19 +34,7 @@ pub fn probe_endpoint(
             } else {
                 record_network
             };
-            let address = target
-                .container
-                .addresses
-                .get(network)
-                .filter(|a| !a.is_empty())
-                .ok_or_else(|| format!("container has no address on network {network}"))?;
-            match address.parse::<std::net::IpAddr>() {
-                Ok(std::net::IpAddr::V4(ip)) => Ok(format!("http://{ip}:{}", config.engine_port)),
-                Ok(std::net::IpAddr::V6(ip)) => Ok(format!("http://[{ip}]:{}", config.engine_port)),
-                Err(_) => Err(format!(
-                    "container address {address:?} on network {network} is not an IP address"
-                )),
-            }
+            target.container.url_on_network(network, config.engine_port)
         }
     }
 }

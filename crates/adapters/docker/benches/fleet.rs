@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use common::{Command, MANAGED_LABEL, Scope};
 use futures_util::StreamExt;
-use galaxy_runtime_engine_http::{HttpEngine, engine_endpoint};
+use galaxy_runtime_engine_http::HttpEngine;
 use galaxy_runtime_model::{Config, ContainerState, EngineAddressing};
 use galaxy_runtime_ports::{DockerPort, EnginePort, LabelFilter};
 use tokio::sync::Semaphore;
@@ -131,15 +131,7 @@ async fn main() {
 
     let endpoints: Vec<String> = listed
         .iter()
-        .filter_map(|c| {
-            engine_endpoint(
-                config.engine_addressing,
-                "",
-                c,
-                &network,
-                config.engine_port,
-            )
-        })
+        .filter_map(|c| c.url_on_network(&network, config.engine_port).ok())
         .collect();
     assert_eq!(endpoints.len(), size, "every container has an address");
     let engine = HttpEngine::from_config(&config);
@@ -164,15 +156,7 @@ async fn main() {
             let listed = adapter.list_managed(&filter).await.expect("list managed");
             let endpoints: Vec<String> = listed
                 .iter()
-                .filter_map(|c| {
-                    engine_endpoint(
-                        config.engine_addressing,
-                        "",
-                        c,
-                        &network,
-                        config.engine_port,
-                    )
-                })
+                .filter_map(|c| c.url_on_network(&network, config.engine_port).ok())
                 .collect();
             let (took, failed) = probe_all(&engine, &endpoints, concurrency).await;
             observe_times.push(start.elapsed());

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::{Command, MANAGED_LABEL, Scope};
-use galaxy_runtime_engine_http::{HttpEngine, engine_endpoint};
-use galaxy_runtime_model::{Config, ContainerState, EngineAddressing};
+use galaxy_runtime_engine_http::HttpEngine;
+use galaxy_runtime_model::{Config, ContainerState};
 use galaxy_runtime_ports::{DockerPort, EnginePort, ErrorKind, LabelFilter};
 use serde_json::json;
 
@@ -41,14 +41,9 @@ async fn the_engine_of_a_real_container_answers_on_its_container_ip() {
         .expect("list");
     let container = listed.iter().find(|c| c.id == id).expect("listed");
     let record_endpoint = format!("http://{name}:{}", config.engine_port);
-    let endpoint = engine_endpoint(
-        config.engine_addressing,
-        &record_endpoint,
-        container,
-        &config.docker_network,
-        config.engine_port,
-    )
-    .expect("a running container has an address on its network");
+    let endpoint = container
+        .url_on_network(&config.docker_network, config.engine_port)
+        .expect("a running container has an address on its network");
     assert!(
         endpoint.starts_with("http://") && endpoint.ends_with(":8080"),
         "{endpoint}"
@@ -71,15 +66,7 @@ async fn the_engine_of_a_real_container_answers_on_its_container_ip() {
 
     // Hostname addressing gives the record's endpoint; from the host the container name does
     // not resolve, which is a failed probe saying so, not a hang.
-    let by_name = engine_endpoint(
-        EngineAddressing::Hostname,
-        &record_endpoint,
-        container,
-        &network,
-        8080,
-    )
-    .expect("the record's endpoint");
-    assert_eq!(by_name, record_endpoint);
+    let by_name = record_endpoint.clone();
     let error = engine
         .status(&by_name)
         .await
@@ -103,8 +90,8 @@ async fn the_engine_of_a_real_container_answers_on_its_container_ip() {
     );
     let stopped = adapter.inspect(&id).await.expect("inspect");
     assert_eq!(
-        engine_endpoint(EngineAddressing::ContainerIp, "", &stopped, &network, 8080),
-        None,
+        stopped.url_on_network(&network, 8080),
+        Err(format!("container has no address on network {network}")),
         "an exited container has no address to probe"
     );
 }

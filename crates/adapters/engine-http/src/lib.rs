@@ -9,8 +9,8 @@
 //! [`HttpEngine`] implements [`galaxy_runtime_ports::EnginePort`] on hyper-util's pooled
 //! HTTP/1.1 client (the one bollard already brings): `GET {endpoint}{engine_status_path}`,
 //! the whole request under `probe_timeout`, the body capped at `engine_max_body_bytes`,
-//! redirects never followed. [`engine_endpoint`] is the pure choice of the endpoint to probe
-//! according to `engine_addressing`.
+//! redirects never followed. Which endpoint to probe (`engine_addressing`) is decided by the
+//! reconciler's `probe_endpoint`, not here: this crate only speaks HTTP.
 //!
 //! ```no_run
 //! use galaxy_runtime_engine_http::HttpEngine;
@@ -25,12 +25,10 @@
 //! # }
 //! ```
 
-mod addressing;
 mod config;
 mod engine;
 mod escape;
 
-pub use addressing::engine_endpoint;
 pub use config::EngineHttpConfig;
 pub use engine::HttpEngine;
 pub use escape::escape_foreign;
