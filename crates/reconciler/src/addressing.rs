@@ -15,20 +15,17 @@ use crate::ProbeTarget;
 ///
 /// Container-supplied text never becomes part of an endpoint unchecked: an address that is not
 /// an IP address is refused, so a container cannot point the probe elsewhere.
-pub fn probe_endpoint(
-    target: &ProbeTarget,
-    record_network: &str,
-    config: &Config,
-) -> Result<String, String> {
+pub fn probe_endpoint(target: &ProbeTarget<'_>, config: &Config) -> Result<String, String> {
     match config.engine_addressing {
         EngineAddressing::Hostname => {
-            if target.record_endpoint.is_empty() {
+            if target.record.engine_endpoint.is_empty() {
                 Err("record has no engine endpoint".to_owned())
             } else {
-                Ok(target.record_endpoint.clone())
+                Ok(target.record.engine_endpoint.clone())
             }
         }
         EngineAddressing::ContainerIp => {
+            let record_network = &target.record.docker_network;
             let network = if record_network.is_empty() {
                 &config.docker_network
             } else {
@@ -43,14 +40,40 @@ pub fn probe_endpoint(
 mod tests {
     use std::collections::BTreeMap;
 
-    use galaxy_runtime_model::{ContainerState, ContainerSummary, GameId};
+    use galaxy_runtime_model::{ContainerState, ContainerSummary, GameId, RuntimeRecord};
 
     use super::*;
 
-    fn target(endpoint: &str, addresses: &[(&str, &str)]) -> ProbeTarget {
-        ProbeTarget {
-            game_id: GameId::new_random(),
-            record_endpoint: endpoint.to_owned(),
+    struct Target {
+        endpoint: String,
+        container: ContainerSummary,
+    }
+
+    impl Target {
+        /// `probe_endpoint` for a record whose container was started on `record_network`.
+        fn probe(&self, record_network: &str, config: &Config) -> Result<String, String> {
+            let game_id = GameId::new_random();
+            let record = RuntimeRecord {
+                engine_endpoint: self.endpoint.clone(),
+                docker_network: record_network.to_owned(),
+                ..RuntimeRecord::new(
+                    game_id,
+                    galaxy_runtime_model::RuntimeStatus::Running,
+                    "2026-11-27T11:00:00Z".parse().unwrap(),
+                )
+            };
+            let target = ProbeTarget {
+                game_id,
+                record: &record,
+                container: &self.container,
+            };
+            probe_endpoint(&target, config)
+        }
+    }
+
+    fn target(endpoint: &str, addresses: &[(&str, &str)]) -> Target {
+        Target {
+            endpoint: endpoint.to_owned(),
             container: ContainerSummary {
                 id: "c1".to_owned(),
                 name: "/galaxy-game-x".to_owned(),
@@ -77,7 +100,7 @@ mod tests {
     fn hostname_uses_the_record_endpoint() {
         let t = target("http://galaxy-game-1:8080", &[("galaxy", "172.18.0.5")]);
         assert_eq!(
-            probe_endpoint(&t, "", &config(EngineAddressing::Hostname)),
+            t.probe("", &config(EngineAddressing::Hostname)),
             Ok("http://galaxy-game-1:8080".to_owned())
         );
     }
@@ -86,7 +109,7 @@ mod tests {
     fn hostname_without_endpoint_is_a_failure() {
         let t = target("", &[]);
         assert_eq!(
-            probe_endpoint(&t, "", &config(EngineAddressing::Hostname)),
+            t.probe("", &config(EngineAddressing::Hostname)),
             Err("record has no engine endpoint".to_owned())
         );
     }
@@ -99,10 +122,7 @@ mod tests {
         );
         let mut c = config(EngineAddressing::ContainerIp);
         c.engine_port = 9000;
-        assert_eq!(
-            probe_endpoint(&t, "", &c),
-            Ok("http://172.18.0.5:9000".to_owned())
-        );
+        assert_eq!(t.probe("", &c), Ok("http://172.18.0.5:9000".to_owned()));
     }
 
     #[test]
@@ -113,11 +133,11 @@ mod tests {
         );
         let c = config(EngineAddressing::ContainerIp);
         assert_eq!(
-            probe_endpoint(&t, "galaxy-old", &c),
+            t.probe("galaxy-old", &c),
             Ok("http://172.19.0.7:8080".to_owned())
         );
         assert_eq!(
-            probe_endpoint(&t, "elsewhere", &c),
+            t.probe("elsewhere", &c),
             Err("container has no address on network elsewhere".to_owned())
         );
     }
@@ -126,7 +146,7 @@ mod tests {
     fn container_ip_brackets_ipv6() {
         let t = target("", &[("galaxy", "fd00::5")]);
         assert_eq!(
-            probe_endpoint(&t, "", &config(EngineAddressing::ContainerIp)),
+            t.probe("", &config(EngineAddressing::ContainerIp)),
             Ok("http://[fd00::5]:8080".to_owned())
         );
     }
@@ -135,12 +155,12 @@ mod tests {
     fn container_ip_without_address_on_network_is_a_failure() {
         let t = target("http://galaxy-game-1:8080", &[("bridge", "172.17.0.2")]);
         assert_eq!(
-            probe_endpoint(&t, "", &config(EngineAddressing::ContainerIp)),
+            t.probe("", &config(EngineAddressing::ContainerIp)),
             Err("container has no address on network galaxy".to_owned())
         );
         let t = target("", &[("galaxy", "")]);
         assert_eq!(
-            probe_endpoint(&t, "", &config(EngineAddressing::ContainerIp)),
+            t.probe("", &config(EngineAddressing::ContainerIp)),
             Err("container has no address on network galaxy".to_owned())
         );
     }
@@ -148,7 +168,9 @@ mod tests {
     #[test]
     fn container_ip_refuses_non_addresses() {
         let t = target("", &[("galaxy", "evil.example/x?")]);
-        let err = probe_endpoint(&t, "", &config(EngineAddressing::ContainerIp)).unwrap_err();
+        let err = t
+            .probe("", &config(EngineAddressing::ContainerIp))
+            .unwrap_err();
         assert!(err.contains("is not an IP address"), "{err}");
         assert!(err.contains("\"evil.example/x?\""), "{err}");
     }

@@ -1,11 +1,11 @@
 //! Step 1 of a pass (CONTRACT §3): read containers, records and projections, probe engines.
 //! Reads only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use galaxy_runtime_model::{Config, EngineAddressing, GameId, Observation, ProbeOutcome, duration};
+use galaxy_runtime_model::{Config, GameId, Observation, ProbeOutcome, duration};
 use galaxy_runtime_ports::{EnginePort, LabelFilter, PortError};
 use log::debug;
 use tokio::time::Instant;
@@ -71,16 +71,8 @@ pub(crate) async fn observe(
     };
 
     let probes_made = needs.probes.len() as u64;
-    // Only engines addressed by container IP need the record's network.
-    let networks: HashMap<GameId, &str> = match config.engine_addressing {
-        EngineAddressing::ContainerIp => records
-            .iter()
-            .map(|r| (r.game_id, r.docker_network.as_str()))
-            .collect(),
-        _ => HashMap::new(),
-    };
-    let probes = probe_all(ports, config, &needs.probes, &networks).await;
-    drop(networks);
+    let probes = probe_all(ports, config, &needs.probes).await;
+    drop(needs);
 
     Ok(Observed {
         observation: Observation {
@@ -103,8 +95,7 @@ pub(crate) async fn observe(
 pub(crate) async fn probe_all(
     ports: &Ports,
     config: &Config,
-    targets: &[ProbeTarget],
-    networks: &HashMap<GameId, &str>,
+    targets: &[ProbeTarget<'_>],
 ) -> BTreeMap<GameId, ProbeOutcome> {
     let limit = config.probe_concurrency.get();
     let engine = ports.engine.as_ref();
@@ -114,10 +105,7 @@ pub(crate) async fn probe_all(
     loop {
         while in_flight.len() < limit {
             match pending.next() {
-                Some(target) => {
-                    let network = networks.get(&target.game_id).copied().unwrap_or_default();
-                    in_flight.push(probe_one(engine, config, target, network));
-                }
+                Some(target) => in_flight.push(probe_one(engine, config, target)),
                 None => break,
             }
         }
@@ -134,10 +122,9 @@ pub(crate) async fn probe_all(
 async fn probe_one(
     engine: &dyn EnginePort,
     config: &Config,
-    target: &ProbeTarget,
-    record_network: &str,
+    target: &ProbeTarget<'_>,
 ) -> (GameId, ProbeOutcome) {
-    let outcome = match probe_endpoint(target, record_network, config) {
+    let outcome = match probe_endpoint(target, config) {
         Err(reason) => ProbeOutcome::Error(reason),
         Ok(endpoint) => {
             let timeout = config.probe_timeout;

@@ -20,44 +20,45 @@ pub const ENGINE_REACHABLE: &str = "engine reachable";
 /// The failure of a running matched container without a probe outcome (R9, §5).
 pub const NO_PROBE_RESULT: &str = "no probe result";
 
-/// An engine the pass must probe (R9), with what the executor needs to address it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeTarget {
+/// An engine the pass must probe (R9): the matched record and container, borrowed from what
+/// the observe step listed (a large fleet is not copied to be probed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeTarget<'a> {
     /// The game.
     pub game_id: GameId,
-    /// The record's `engine_endpoint`.
-    pub record_endpoint: String,
+    /// Its record (for the endpoint and the network the container was started on).
+    pub record: &'a RuntimeRecord,
     /// The matched container (for its addresses, when engines are addressed by container IP).
-    pub container: ContainerSummary,
+    pub container: &'a ContainerSummary,
 }
 
 /// What the observe step must load after listing containers and records: the projections of
 /// unrecorded games (R10) and the engines to probe (R9). Decided by the same rules as the plan.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ObservationNeeds {
+pub struct ObservationNeeds<'a> {
     /// Game ids that have a kept container but no record at all, sorted.
     pub unrecorded_games: Vec<GameId>,
     /// Engines to probe, sorted by game id.
-    pub probes: Vec<ProbeTarget>,
+    pub probes: Vec<ProbeTarget<'a>>,
 }
 
 /// Decides, from the containers and records alone, which projections to load and which engines
 /// to probe.
-pub fn observation_needs(
-    containers: &[ContainerSummary],
-    records: &[RuntimeRecord],
+pub fn observation_needs<'a>(
+    containers: &'a [ContainerSummary],
+    records: &'a [RuntimeRecord],
     config: &Config,
-) -> ObservationNeeds {
+) -> ObservationNeeds<'a> {
     let fleet = Fleet::new(containers, records, config);
     let mut probes: Vec<ProbeTarget> = records
         .iter()
         .filter(|r| needs_probe(r.status))
         .filter_map(|record| {
             let container = fleet.match_record(record)?;
-            container.is_running().then(|| ProbeTarget {
+            container.is_running().then_some(ProbeTarget {
                 game_id: record.game_id,
-                record_endpoint: record.engine_endpoint.clone(),
-                container: container.clone(),
+                record,
+                container,
             })
         })
         .collect();
@@ -137,7 +138,7 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
 /// R5–R9 for one record.
 fn plan_record(
     record: &RuntimeRecord,
-    fleet: &Fleet<'_>,
+    fleet: &Fleet<'_, '_>,
     observation: &Observation,
     config: &Config,
     actions: &mut Vec<Action>,
@@ -269,8 +270,8 @@ struct Kept<'a> {
 }
 
 /// R1–R4: the managed containers, indexed, with the findings they give.
-struct Fleet<'a> {
-    config: &'a Config,
+struct Fleet<'a, 'c> {
+    config: &'c Config,
     /// Every managed container that takes part (duplicates left aside), by id.
     by_id: HashMap<&'a str, &'a ContainerSummary>,
     /// The kept container of each recognised game id.
@@ -281,11 +282,11 @@ struct Fleet<'a> {
     findings: Vec<Finding>,
 }
 
-impl<'a> Fleet<'a> {
+impl<'a, 'c> Fleet<'a, 'c> {
     fn new(
         containers: &'a [ContainerSummary],
         records: &'a [RuntimeRecord],
-        config: &'a Config,
+        config: &'c Config,
     ) -> Self {
         let mut by_game = HashMap::with_capacity(records.len());
         by_game.extend(records.iter().map(|r| (r.game_id, r)));
