@@ -49,7 +49,17 @@ pub enum Command {
     Idle,
     /// The image's default command: `busybox httpd` serving `/www/status` on 8080.
     Engine,
+    /// The same engine, but as a background process beside an idle PID 1, so that it can be
+    /// stopped and started again ([`Scope::stop_engine`], [`Scope::start_engine`]) while the
+    /// container keeps running — an engine that hangs or crashes inside a live container.
+    DetachedEngine,
 }
+
+/// How [`Command::DetachedEngine`] runs its engine. busybox's `killall` matches process names,
+/// and `busybox httpd` is named `busybox`: a link named `httpd` gives the engine a name of its
+/// own, so stopping it cannot hit the idle PID 1. Without `-f`, httpd daemonizes (stdio on
+/// /dev/null), so an exec that starts it returns at once.
+const DETACHED_ENGINE: [&str; 5] = ["/bin/httpd", "-p", "8080", "-h", "/www"];
 
 fn run_id() -> &'static str {
     static RUN: OnceLock<String> = OnceLock::new();
@@ -356,6 +366,16 @@ impl Scope {
                 "3600".to_owned(),
             ]),
             Command::Engine => None,
+            Command::DetachedEngine => Some(vec![
+                "/bin/busybox".to_owned(),
+                "sh".to_owned(),
+                "-c".to_owned(),
+                format!(
+                    "/bin/busybox ln -sf busybox /bin/httpd && {} && \
+                     exec /bin/busybox sleep 3600",
+                    DETACHED_ENGINE.join(" ")
+                ),
+            ]),
         };
         let body = ContainerCreateBody {
             image: Some(IMAGE.to_owned()),
@@ -440,6 +460,64 @@ impl Scope {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Runs `command` inside a running container (as `docker exec` does), waits for it to
+    /// finish and returns its exit code and output.
+    pub async fn exec(&self, id: &str, command: &[&str]) -> PortResult<(i64, String)> {
+        let created = self
+            .docker
+            .create_exec(
+                id,
+                bollard::exec::CreateExecOptions {
+                    cmd: Some(command.to_vec()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(fixture_error)?;
+        let mut output = String::new();
+        if let bollard::exec::StartExecResults::Attached {
+            output: mut stream, ..
+        } = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(fixture_error)?
+        {
+            // The stream ends when the command does.
+            while let Some(chunk) = stream.next().await {
+                output.push_str(&chunk.map_err(fixture_error)?.to_string());
+            }
+        }
+        let inspected = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(fixture_error)?;
+        Ok((inspected.exit_code.unwrap_or(-1), output))
+    }
+
+    /// Stops the engine of a [`Command::DetachedEngine`] container; the container keeps
+    /// running. Panics when nothing was stopped.
+    pub async fn stop_engine(&self, id: &str) {
+        let (code, output) = self
+            .exec(id, &["/bin/busybox", "killall", "httpd"])
+            .await
+            .unwrap_or_else(|e| panic!("exec killall httpd in {id}: {e}"));
+        assert_eq!(code, 0, "killall httpd in {id} failed: {output}");
+    }
+
+    /// Starts the engine of a [`Command::DetachedEngine`] container again. Panics when it
+    /// does not start.
+    pub async fn start_engine(&self, id: &str) {
+        let (code, output) = self
+            .exec(id, &DETACHED_ENGINE)
+            .await
+            .unwrap_or_else(|e| panic!("exec httpd in {id}: {e}"));
+        assert_eq!(code, 0, "starting httpd in {id} failed: {output}");
     }
 
     /// The raw inspect IP address of a container on `network`, as Docker stores it.
