@@ -106,7 +106,7 @@ fn probe_updates(ids: &[GameId], round: usize) -> Vec<ProbeFailuresUpdate> {
 
 /// Round `round` moves the records one way, the next one back, so every change applies.
 fn status_changes(ids: &[GameId], round: usize) -> Vec<StatusChange> {
-    let (from, to) = if round % 2 == 0 {
+    let (from, to) = if round.is_multiple_of(2) {
         (RuntimeStatus::Running, RuntimeStatus::Stopped)
     } else {
         (RuntimeStatus::Stopped, RuntimeStatus::Running)

@@ -12,7 +12,6 @@ use diesel::{
     BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, SelectableHelper,
 };
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use galaxy_runtime_model::{
     GameId, GameProjection, RuntimeRecord, RuntimeStatus, Snapshot, Timestamp,
@@ -203,11 +202,12 @@ trait LoadAll {
 #[cfg(feature = "postgres")]
 impl LoadAll for diesel_async::AsyncPgConnection {
     fn load_all_records(&mut self) -> BoxFuture<'_, diesel::QueryResult<Vec<RecordRow>>> {
-        runtime_records::table
-            .select(RecordRow::as_select())
-            .order(runtime_records::game_id)
-            .load(self)
-            .boxed()
+        Box::pin(
+            runtime_records::table
+                .select(RecordRow::as_select())
+                .order(runtime_records::game_id)
+                .load(self),
+        )
     }
 }
 
