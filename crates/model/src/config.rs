@@ -27,7 +27,10 @@ pub enum EngineAddressing {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Time between periodic passes (env `BACKEND_RUNTIME_RECONCILE_INTERVAL`, the seed's name).
-    #[serde(deserialize_with = "non_zero_duration", serialize_with = "duration::serialize")]
+    #[serde(
+        deserialize_with = "non_zero_duration",
+        serialize_with = "duration::serialize"
+    )]
     pub reconcile_interval: Duration,
     /// Up to this much random delay is added to each periodic pass, so that replicas and
     /// restarts do not synchronise. `0s` (the default) adds none.
@@ -56,7 +59,10 @@ pub struct Config {
     #[serde(deserialize_with = "fraction")]
     pub removal_guard_fraction: f64,
     /// The longest one engine probe may take, connect to last byte.
-    #[serde(deserialize_with = "non_zero_duration", serialize_with = "duration::serialize")]
+    #[serde(
+        deserialize_with = "non_zero_duration",
+        serialize_with = "duration::serialize"
+    )]
     pub probe_timeout: Duration,
     /// At most this many probes in flight at once (at least 1).
     pub probe_concurrency: NonZeroUsize,
@@ -306,7 +312,10 @@ mod tests {
             r#"{"engine_port": 70000}"#,
             r#"{"no_such_field": 1}"#,
         ] {
-            assert!(serde_json::from_str::<Config>(bad).is_err(), "{bad} accepted");
+            assert!(
+                serde_json::from_str::<Config>(bad).is_err(),
+                "{bad} accepted"
+            );
         }
     }
 
@@ -338,7 +347,10 @@ mod tests {
         assert_eq!(err.name, "BACKEND_RUNTIME_FAILURE_THRESHOLD");
         assert_eq!(err.value, "0");
         let text = err.to_string();
-        assert!(text.starts_with("BACKEND_RUNTIME_FAILURE_THRESHOLD=\"0\": "), "{text}");
+        assert!(
+            text.starts_with("BACKEND_RUNTIME_FAILURE_THRESHOLD=\"0\": "),
+            "{text}"
+        );
 
         let err = c
             .apply_env(env(&[("BACKEND_RUNTIME_PROBE_TIMEOUT", "2 seconds")]))

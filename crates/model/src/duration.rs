@@ -8,7 +8,9 @@ use serde::{Deserialize, Deserializer, Serializer};
 
 /// Text that is not a duration such as `500ms`, `30s`, `2m` or `1h`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {value:?}: expected a whole number and a unit (ms, s, m, h), such as 500ms, 30s, 2m or 1h")]
+#[error(
+    "invalid duration {value:?}: expected a whole number and a unit (ms, s, m, h), such as 500ms, 30s, 2m or 1h"
+)]
 pub struct ParseDurationError {
     /// The rejected text.
     pub value: String,
@@ -80,7 +82,16 @@ mod tests {
     #[test]
     fn rejects_malformed() {
         for bad in [
-            "", "30", "s", "-1s", "1.5s", "30 s", "30sec", "1d", "1h30m", "99999999999999999999h",
+            "",
+            "30",
+            "s",
+            "-1s",
+            "1.5s",
+            "30 s",
+            "30sec",
+            "1d",
+            "1h30m",
+            "99999999999999999999h",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -30,7 +30,9 @@ impl GameId {
 
 /// A string that is not a hyphenated UUID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid game id {value:?}: expected a hyphenated UUID such as 6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f60")]
+#[error(
+    "invalid game id {value:?}: expected a hyphenated UUID such as 6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f60"
+)]
 pub struct ParseGameIdError {
     /// The text that was rejected (escaped when printed).
     pub value: String,
@@ -148,6 +150,9 @@ mod tests {
         assert_eq!(json, format!("\"{id}\""));
         assert_eq!(serde_json::from_str::<GameId>(&json).unwrap(), id);
         let err = serde_json::from_str::<GameId>("\"nope\"").unwrap_err();
-        assert!(err.to_string().contains("invalid game id \"nope\""), "{err}");
+        assert!(
+            err.to_string().contains("invalid game id \"nope\""),
+            "{err}"
+        );
     }
 }

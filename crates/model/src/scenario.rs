@@ -3,7 +3,9 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Config, ContainerSummary, GameId, GameProjection, ProbeOutcome, RuntimeRecord, Timestamp};
+use crate::{
+    Config, ContainerSummary, GameId, GameProjection, ProbeOutcome, RuntimeRecord, Timestamp,
+};
 
 /// Everything one pass observed: the input of planning.
 ///
@@ -248,7 +250,8 @@ mod tests {
             ID.to_uppercase()
         ));
         assert_eq!(e.path, "games[1].game_id");
-        let container = r#"{"id": "c1", "name": "/x", "state": "running", "created": "2026-11-27T11:00:00Z"}"#;
+        let container =
+            r#"{"id": "c1", "name": "/x", "state": "running", "created": "2026-11-27T11:00:00Z"}"#;
         let e = error_of(&format!(
             r#"{{"now": "2026-11-27T12:00:00Z", "containers": [{container}, {container}]}}"#
         ));

@@ -38,7 +38,10 @@ mod tests {
 
     #[test]
     fn escapes_everything_outside_printable_ascii() {
-        assert_eq!(escape_foreign("a\nb\r\x1b[31m", 80), "a\\u{a}b\\u{d}\\u{1b}[31m");
+        assert_eq!(
+            escape_foreign("a\nb\r\x1b[31m", 80),
+            "a\\u{a}b\\u{d}\\u{1b}[31m"
+        );
         assert_eq!(escape_foreign("é\\", 80), "\\u{e9}\\\\");
         assert_eq!(escape_foreign("", 80), "");
     }

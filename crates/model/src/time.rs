@@ -115,7 +115,13 @@ mod tests {
 
     #[test]
     fn rejects_non_rfc3339() {
-        for bad in ["", "2026-11-27", "2026-11-27 12:00:00", "yesterday", "2026-13-01T00:00:00Z"] {
+        for bad in [
+            "",
+            "2026-11-27",
+            "2026-11-27 12:00:00",
+            "yesterday",
+            "2026-13-01T00:00:00Z",
+        ] {
             assert!(bad.parse::<Timestamp>().is_err(), "{bad:?} accepted");
         }
     }

@@ -104,10 +104,7 @@ impl PortError {
     }
 
     /// A [`PortError::Unavailable`] with its cause.
-    pub fn unavailable(
-        message: impl Into<String>,
-        source: impl Into<BoxError>,
-    ) -> Self {
+    pub fn unavailable(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Self::Unavailable {
             message: message.into(),
             source: Some(source.into()),
@@ -186,7 +183,10 @@ mod tests {
     fn messages_and_sources() {
         let e = PortError::timeout("GET http://x/status", Duration::from_millis(1500));
         assert_eq!(e.to_string(), "timeout after 1500ms: GET http://x/status");
-        let e = PortError::unavailable("docker at /var/run/docker.sock", std::io::Error::other("gone"));
+        let e = PortError::unavailable(
+            "docker at /var/run/docker.sock",
+            std::io::Error::other("gone"),
+        );
         let source = std::error::Error::source(&e).expect("source kept");
         assert_eq!(source.to_string(), "gone");
         assert_eq!(e.kind(), ErrorKind::Unavailable);

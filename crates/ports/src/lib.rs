@@ -301,7 +301,6 @@ pub trait Component: Send + Sync {
     async fn shutdown(&self) -> PortResult<()>;
 }
 
-
 #[async_trait]
 impl<T: DockerPort + ?Sized> DockerPort for Arc<T> {
     async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
