@@ -39,6 +39,13 @@ find_bindir() {
 }
 
 bindir=$(find_bindir)
+if [ -z "$bindir" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    # The test command installs what it needs itself, from Debian's packages.
+    echo "with-postgres: installing postgresql-15" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null
+    bindir=$(find_bindir)
+fi
 if [ -z "$bindir" ]; then
     echo "with-postgres: no PostgreSQL server binaries (initdb, pg_ctl) found;" \
         "install postgresql-15 (apt-get install postgresql-15), set PG_BINDIR, or set DATABASE_URL" >&2
