@@ -1,11 +1,10 @@
 //! A small `log` logger for the command line: text for people, JSON lines for machines, on
 //! standard error.
 //!
-//! The libraries log through the `log` facade: the executor one line per change (`adopt …`,
-//! `set_status …`), the reconciler one `debug` summary per pass. `run` shows those summaries at
-//! its default level (`info`) by letting the reconciler's own module through at `debug`. Other
-//! crates (bollard, hyper, diesel) only get through with warnings and errors, unless the level
-//! is `trace`.
+//! The libraries log through the `log` facade: the executor one `info` line per change
+//! (`adopt …`, `set_status …`), the reconciler one `info` summary per pass, which `run` shows at
+//! its default level. Other crates (bollard, hyper, diesel) only get through with warnings and
+//! errors, unless the level is `trace`.
 
 use std::io::{IsTerminal, Write};
 
@@ -14,21 +13,16 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use crate::settings::LogFormat;
 
-/// The module whose `debug` lines are the per-pass summaries.
-const PASS_SUMMARY_TARGET: &str = "galaxy_runtime_reconciler::reconciler";
-
 /// The logger.
 pub struct Logger {
     format: LogFormat,
     level: LevelFilter,
     colour: bool,
-    pass_summaries: bool,
 }
 
 impl Logger {
-    /// Installs the logger for the process. `pass_summaries` lets the reconciler's per-pass
-    /// summary lines through at `info`.
-    pub fn install(format: LogFormat, level: LevelFilter, pass_summaries: bool) {
+    /// Installs the logger for the process.
+    pub fn install(format: LogFormat, level: LevelFilter) {
         let colour = format == LogFormat::Text
             && std::io::stderr().is_terminal()
             && std::env::var_os("NO_COLOR").is_none();
@@ -36,15 +30,10 @@ impl Logger {
             format,
             level,
             colour,
-            pass_summaries,
         };
         // Only fails when a logger is already installed, which `main` never does twice.
         if log::set_boxed_logger(Box::new(logger)).is_ok() {
-            log::set_max_level(if pass_summaries {
-                level.max(LevelFilter::Debug)
-            } else {
-                level
-            });
+            log::set_max_level(level);
         }
     }
 
@@ -62,10 +51,6 @@ impl Log for Logger {
         }
         if Self::ours(target) {
             level <= self.level
-                || (self.pass_summaries
-                    && self.level >= LevelFilter::Info
-                    && level == Level::Debug
-                    && target == PASS_SUMMARY_TARGET)
         } else {
             level <= self.level.min(LevelFilter::Warn)
         }
@@ -136,12 +121,11 @@ fn json_line(record: &Record<'_>) -> String {
 mod tests {
     use super::*;
 
-    fn logger(level: LevelFilter, pass_summaries: bool) -> Logger {
+    fn logger(level: LevelFilter) -> Logger {
         Logger {
             format: LogFormat::Text,
             level,
             colour: false,
-            pass_summaries,
         }
     }
 
@@ -151,21 +135,14 @@ mod tests {
 
     #[test]
     fn our_lines_by_level_others_only_warnings() {
-        let l = logger(LevelFilter::Info, false);
+        let l = logger(LevelFilter::Info);
         assert!(l.enabled(&meta("galaxy_runtime_reconciler::execute", Level::Info)));
         assert!(!l.enabled(&meta("galaxy_runtime_reconciler::execute", Level::Debug)));
         assert!(!l.enabled(&meta("hyper_util::client", Level::Info)));
         assert!(l.enabled(&meta("bollard", Level::Warn)));
-        assert!(!l.enabled(&meta(PASS_SUMMARY_TARGET, Level::Debug)));
-    }
-
-    #[test]
-    fn run_shows_the_pass_summaries() {
-        let l = logger(LevelFilter::Info, true);
-        assert!(l.enabled(&meta(PASS_SUMMARY_TARGET, Level::Debug)));
-        assert!(!l.enabled(&meta("galaxy_runtime_reconciler::observe", Level::Debug)));
-        let quiet = logger(LevelFilter::Warn, true);
-        assert!(!quiet.enabled(&meta(PASS_SUMMARY_TARGET, Level::Debug)));
+        let quiet = logger(LevelFilter::Warn);
+        assert!(!quiet.enabled(&meta("galaxy_runtime_reconciler::reconciler", Level::Info)));
+        assert!(quiet.enabled(&meta("galaxy_runtime_reconciler::execute", Level::Warn)));
     }
 
     #[test]

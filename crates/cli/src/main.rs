@@ -109,7 +109,6 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
     Logger::install(
         settings.log_format,
         settings.log_level.unwrap_or(default_level),
-        matches!(command, Command::Run(_)),
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

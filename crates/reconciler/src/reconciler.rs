@@ -353,7 +353,7 @@ impl Reconciler {
                 telemetry::pass(telemetry::RESULT_NOT_LEADER, report, seconds, now_unix);
             }
             Ok(report) => {
-                debug!(
+                info!(
                     "reconcile pass done in {seconds:.3}s: {} applied, {} conflicts, {} \
                      removals skipped, {} findings",
                     report.applied_total(),
