@@ -10,11 +10,7 @@ use galaxy_runtime_reconciler::{Action, Finding, PassReport, Plan};
 /// Container-supplied text (names, image references, engine messages) is escaped before it
 /// reaches a terminal, so that it cannot move the cursor or forge lines.
 pub fn escape(text: &str) -> String {
-    text.chars()
-        .flat_map(char::escape_default)
-        .collect::<String>()
-        .replace("\\'", "'")
-        .replace("\\\"", "\"")
+    galaxy_runtime_model::text::escape_foreign(text, 200)
 }
 
 fn action_line(action: &Action) -> (char, String) {
@@ -363,7 +359,7 @@ mod tests {
     #[test]
     fn escape_neutralises_control_characters() {
         assert_eq!(escape("plain name-1.2"), "plain name-1.2");
-        assert_eq!(escape("evil\n\u{1b}[2Jname"), "evil\\n\\u{1b}[2Jname");
+        assert_eq!(escape("evil\n\u{1b}[2Jname"), "evil\\u{a}\\u{1b}[2Jname");
     }
 
     #[test]

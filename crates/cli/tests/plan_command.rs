@@ -113,7 +113,7 @@ fn text_plan_escapes_container_supplied_text() {
         !text.contains('\u{1b}'),
         "raw escape reached the terminal: {text:?}"
     );
-    assert!(text.contains("evil\\u{1b}[2J\\nname"), "{text}");
+    assert!(text.contains("evil\\u{1b}[2J\\u{a}name"), "{text}");
 }
 
 /// Each bad document exits with 2 and names the offending field (or value) on stderr.
