@@ -8,8 +8,22 @@ use uuid::Uuid;
 ///
 /// Parsing accepts only the hyphenated form, in either case, so that `galaxy-game-<id>` container
 /// names and JSON documents have exactly one spelling per game.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GameId(Uuid);
+
+/// Ordered as the UUID's bytes are, compared as one integer: game ids key the large sorted maps
+/// of an observation, where a byte-wise comparison per step was a measurable share of planning.
+impl Ord for GameId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.as_u128().cmp(&other.0.as_u128())
+    }
+}
+
+impl PartialOrd for GameId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl GameId {
     /// Wraps a UUID.
@@ -122,6 +136,24 @@ mod tests {
         ] {
             let ours: GameId = text.parse().unwrap();
             assert_eq!(*ours.as_uuid(), Uuid::parse_str(text).unwrap(), "{text}");
+        }
+    }
+
+    #[test]
+    fn orders_as_the_uuid_bytes() {
+        let ids: Vec<GameId> = [
+            "00000000-0000-0000-0000-0000000000ff",
+            "00000000-0000-0000-0000-000000000100",
+            "ff000000-0000-0000-0000-000000000000",
+            "0f000000-0000-0000-0000-000000000001",
+        ]
+        .iter()
+        .map(|t| t.parse().unwrap())
+        .collect();
+        for a in &ids {
+            for b in &ids {
+                assert_eq!(a.cmp(b), a.as_uuid().as_bytes().cmp(b.as_uuid().as_bytes()));
+            }
         }
     }
 
