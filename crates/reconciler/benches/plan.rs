@@ -32,6 +32,9 @@ fn plan_command(c: &mut Criterion) {
     group.bench_function("serde_json_parse_only", |b| {
         b.iter(|| serde_json::from_str::<serde_json::Value>(&text).expect("valid JSON"))
     });
+    group.bench_function("scenario_parse_only", |b| {
+        b.iter(|| Scenario::from_json(&text).expect("valid"))
+    });
     group.bench_function("parse_plan_print", |b| {
         b.iter(|| {
             let (observation, config) = Scenario::from_json(&text).expect("valid").into_parts();
