@@ -62,7 +62,7 @@ fn parse_game_id(text: &str) -> Result<GameId, BadInput> {
 }
 
 fn print_games(games: &[GameProjection], format: Format) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = render::stdout();
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, games).context("cannot write the games")?;

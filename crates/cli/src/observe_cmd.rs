@@ -20,7 +20,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             crate::settings::one_line(&e.to_string())
         )
     })?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::render::stdout();
     serde_json::to_writer_pretty(&mut out, &scenario).context("cannot write the scenario")?;
     writeln!(out).context("cannot write the scenario")?;
     out.flush().context("cannot write the scenario")

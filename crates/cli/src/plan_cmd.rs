@@ -16,7 +16,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<()> {
     let scenario = read_scenario(&args.scenario)?;
     let (observation, config) = scenario.into_parts();
     let plan = plan(&observation, &config);
-    let mut out = std::io::stdout().lock();
+    let mut out = render::stdout();
     match args.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &plan).context("cannot write the plan")?;

@@ -64,7 +64,7 @@ pub async fn run(args: &ReconcileArgs, settings: Settings) -> anyhow::Result<()>
         Some(Err(error)) => Some(pass_error(error)),
         _ => None,
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = render::stdout();
     match args.format {
         Format::Json => {
             let document = serde_json::json!({

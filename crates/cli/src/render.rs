@@ -7,6 +7,12 @@ use std::time::Duration;
 use galaxy_runtime_model::Timestamp;
 use galaxy_runtime_reconciler::{Action, Finding, PassReport, Plan};
 
+/// Standard output, buffered: plans and scenarios of large fleets are millions of short lines,
+/// and a locked stdout writes each one with its own system call.
+pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
+    io::BufWriter::with_capacity(1 << 16, io::stdout().lock())
+}
+
 /// Container-supplied text (names, image references, engine messages) is escaped before it
 /// reaches a terminal, so that it cannot move the cursor or forge lines.
 pub fn escape(text: &str) -> String {

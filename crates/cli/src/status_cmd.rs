@@ -42,7 +42,7 @@ pub async fn run(args: &StatusArgs, settings: Settings) -> anyhow::Result<()> {
     let (records, snapshots) =
         read.map_err(|e| anyhow!("cannot read the runtime records: {}", connect::describe(&e)))?;
     let now = Timestamp::now();
-    let mut out = std::io::stdout().lock();
+    let mut out = render::stdout();
     match args.format {
         Format::Json => {
             let rows: Vec<Row<'_>> = records
