@@ -3,7 +3,7 @@
 //! the seed's one-probe-at-a-time pass, and how much memory a 100k-game pass needs.
 //!
 //! Run with `cargo bench -p galaxy-runtime-reconciler --bench pass`. It prints its figures;
-//! `docs/performance-executor.md` records them.
+//! `docs/performance.md` §2 records them.
 
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
