@@ -16,6 +16,10 @@
 //! line on standard error saying what to do; a backtrace follows only when `RUST_BACKTRACE`
 //! asks for one.
 
+// The argument structs' doc comments are clap's help text, where `[env: …; file: [section] key]`
+// is plain text for people, not a rustdoc link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod cli;
 mod connect;
 mod games_cmd;

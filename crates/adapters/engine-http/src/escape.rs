@@ -6,7 +6,7 @@ pub(crate) const MAX_SHOWN_CHARS: usize = 120;
 
 /// `text` escaped by [`galaxy_runtime_model::text::escape_foreign`] and cut to
 /// [`MAX_SHOWN_CHARS`] characters.
-pub fn escape_foreign(text: &str) -> String {
+pub(crate) fn escape_foreign(text: &str) -> String {
     galaxy_runtime_model::text::escape_foreign(text, MAX_SHOWN_CHARS)
 }
 

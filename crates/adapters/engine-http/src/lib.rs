@@ -31,4 +31,3 @@ mod escape;
 
 pub use config::EngineHttpConfig;
 pub use engine::HttpEngine;
-pub use escape::escape_foreign;
