@@ -5,6 +5,7 @@
 //! records) apart from the final sort of the plan.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, ProbeOutcome,
@@ -65,9 +66,9 @@ pub fn observation_needs<'a>(
     probes.sort_by_key(|p| p.game_id);
     let mut unrecorded_games: Vec<GameId> = fleet
         .kept
-        .keys()
-        .filter(|id| !fleet.records.contains_key(id))
-        .copied()
+        .iter()
+        .filter(|(_, kept)| !kept.recorded)
+        .map(|(id, _)| *id)
         .collect();
     unrecorded_games.sort();
     ObservationNeeds {
@@ -98,11 +99,10 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
     }
 
     // R10: kept containers of games without any record.
-    let mut projections: HashMap<GameId, &GameProjection> =
-        HashMap::with_capacity(observation.games.len());
+    let mut projections: IdMap<GameId, &GameProjection> = id_map(observation.games.len());
     projections.extend(observation.games.iter().map(|g| (g.game_id, g)));
     for (&game_id, kept) in &fleet.kept {
-        if fleet.records.contains_key(&game_id) {
+        if kept.recorded {
             continue;
         }
         let container = kept.container;
@@ -263,21 +263,80 @@ fn apply_removal_guard(
     }
 }
 
+/// The hasher of the planner's maps: a multiply and shift per 8 bytes, then a full avalanche.
+///
+/// The keys are game ids and Docker container ids the planner got from its own observation (ids
+/// Docker generated, not text a container chose), so the flooding resistance of the standard
+/// hasher buys nothing here, while hashing every 64-character container id with it was a tenth
+/// of planning a large fleet.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl IdHasher {
+    fn mix(&mut self, word: u64) {
+        // Multiplication carries upwards only; folding the high half back down after each word
+        // lets every input bit reach the low bits that pick a bucket.
+        let h = (self.0 ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 32);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.mix(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.mix(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The finaliser of MurmurHash3.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+fn id_map<K, V>(capacity: usize) -> IdMap<K, V> {
+    IdMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default())
+}
+
 /// The kept container of a game (R3) with its accepted engine version (R11).
 struct Kept<'a> {
     container: &'a ContainerSummary,
     engine_version: &'a str,
+    /// Whether the game has a record, terminal ones included (R5, R10).
+    recorded: bool,
 }
 
 /// R1–R4: the managed containers, indexed, with the findings they give.
 struct Fleet<'a, 'c> {
     config: &'c Config,
     /// Every managed container that takes part (duplicates left aside), by id.
-    by_id: HashMap<&'a str, &'a ContainerSummary>,
+    by_id: IdMap<&'a str, &'a ContainerSummary>,
     /// The kept container of each recognised game id.
-    kept: HashMap<GameId, Kept<'a>>,
-    /// Every record, by game id.
-    records: HashMap<GameId, &'a RuntimeRecord>,
+    kept: IdMap<GameId, Kept<'a>>,
     /// R2, R3 and R11 findings.
     findings: Vec<Finding>,
 }
@@ -288,16 +347,16 @@ impl<'a, 'c> Fleet<'a, 'c> {
         records: &'a [RuntimeRecord],
         config: &'c Config,
     ) -> Self {
-        let mut by_game = HashMap::with_capacity(records.len());
-        by_game.extend(records.iter().map(|r| (r.game_id, r)));
         let mut fleet = Self {
             config,
-            by_id: HashMap::with_capacity(containers.len()),
-            kept: HashMap::with_capacity(containers.len()),
-            records: by_game,
+            by_id: id_map(containers.len()),
+            kept: id_map(containers.len()),
             findings: Vec::new(),
         };
-        let mut duplicates: Vec<(GameId, &ContainerSummary)> = Vec::new();
+        // R3: the other recognised containers of games that have more than one. The record's
+        // own container wins over all of them, but the records are read after the containers,
+        // so the containers are first ranked without it.
+        let mut contenders: IdMap<GameId, Vec<Kept<'a>>> = id_map(0);
 
         for container in containers {
             let (managed, version_label) = our_labels(container, config);
@@ -329,30 +388,52 @@ impl<'a, 'c> Fleet<'a, 'c> {
             let candidate = Kept {
                 container,
                 engine_version,
+                recorded: false,
             };
             match fleet.kept.get_mut(&game_id) {
                 None => {
                     fleet.kept.insert(game_id, candidate);
                 }
                 Some(current) => {
-                    let preferred = fleet.records.get(&game_id).map(|r| &r.current_container_id);
-                    if prefer(candidate.container, current.container, preferred) {
-                        let loser = std::mem::replace(current, candidate);
-                        duplicates.push((game_id, loser.container));
+                    let loser = if outranks(candidate.container, current.container) {
+                        std::mem::replace(current, candidate)
                     } else {
-                        duplicates.push((game_id, container));
-                    }
+                        candidate
+                    };
+                    contenders.entry(game_id).or_default().push(loser);
                 }
             }
         }
 
-        for (game_id, loser) in duplicates {
-            fleet.by_id.remove(loser.id.as_str());
-            fleet.findings.push(Finding::DuplicateContainer {
-                game_id,
-                container_id: loser.id.clone(),
-                kept_container_id: fleet.kept[&game_id].container.id.clone(),
-            });
+        // One pass over the records: mark the games that have one, and let a record's own
+        // container be kept when it is among its game's contenders (R3, first criterion).
+        for record in records {
+            let Some(kept) = fleet.kept.get_mut(&record.game_id) else {
+                continue;
+            };
+            kept.recorded = true;
+            if kept.container.id == record.current_container_id {
+                continue;
+            }
+            if let Some(own) = contenders.get_mut(&record.game_id).and_then(|list| {
+                list.iter_mut()
+                    .find(|c| c.container.id == record.current_container_id)
+            }) {
+                std::mem::swap(&mut kept.container, &mut own.container);
+                std::mem::swap(&mut kept.engine_version, &mut own.engine_version);
+            }
+        }
+
+        for (game_id, losers) in contenders {
+            let kept_container_id = &fleet.kept[&game_id].container.id;
+            for loser in losers {
+                fleet.by_id.remove(loser.container.id.as_str());
+                fleet.findings.push(Finding::DuplicateContainer {
+                    game_id,
+                    container_id: loser.container.id.clone(),
+                    kept_container_id: kept_container_id.clone(),
+                });
+            }
         }
         fleet
     }
@@ -401,23 +482,13 @@ fn our_labels<'a>(
     (managed, version)
 }
 
-/// R3: whether `candidate` should be kept over `current`.
-fn prefer(
-    candidate: &ContainerSummary,
-    current: &ContainerSummary,
-    recorded_id: Option<&String>,
-) -> bool {
-    let is_recorded = |c: &ContainerSummary| recorded_id.is_some_and(|id| *id == c.id);
-    // Keys compare so that the greater one wins; the id is reversed so the smallest wins.
-    let key = |c: &ContainerSummary| {
-        (
-            is_recorded(c),
-            c.is_running(),
-            c.created,
-            std::cmp::Reverse(c.id.clone()),
-        )
-    };
-    key(candidate) > key(current)
+/// R3 after its first criterion: whether `candidate` should be kept over `current` — running
+/// over not running, then the latest created, then the smallest id.
+fn outranks(candidate: &ContainerSummary, current: &ContainerSummary) -> bool {
+    let first =
+        (candidate.is_running(), candidate.created).cmp(&(current.is_running(), current.created));
+    // Equal so far: the smallest id wins.
+    first.then_with(|| current.id.cmp(&candidate.id)).is_gt()
 }
 
 /// R2: the game id of a container name (without its leading `/`).

@@ -292,6 +292,34 @@ fn r3_latest_created_then_smallest_id() {
 }
 
 #[test]
+fn r3_recorded_container_wins_among_many_even_for_a_terminal_record() {
+    let mut best_by_rank = game_container("a", 1); // running, latest: first by the other rules
+    best_by_rank.created = at("2026-11-27T11:50:00Z");
+    let mut recorded = game_container("m", 1);
+    recorded.state = ContainerState::Exited;
+    recorded.created = at("2026-11-27T09:00:00Z");
+    let mut third = game_container("z", 1);
+    third.state = ContainerState::Dead;
+    let p = run(&observe(
+        vec![best_by_rank, recorded, third],
+        vec![record(1, Removed, "m")],
+    ));
+    assert_eq!(p.actions, vec![]);
+    assert_eq!(
+        p.findings,
+        vec![
+            duplicate(1, "a", "m"),
+            duplicate(1, "z", "m"),
+            Finding::StaleContainer {
+                game_id: gid(1),
+                container_id: "m".into(),
+                status: Removed
+            },
+        ]
+    );
+}
+
+#[test]
 fn r3_duplicates_take_no_further_part() {
     // The record points at the loser's id? No: the loser is not the recorded one, so the record
     // is matched to the kept container and nothing is done with the loser.
