@@ -265,10 +265,10 @@ fn apply_removal_guard(
 
 /// The hasher of the planner's maps: a multiply and shift per 8 bytes, then a full avalanche.
 ///
-/// The keys are game ids and Docker container ids the planner got from its own observation (ids
-/// Docker generated, not text a container chose), so the flooding resistance of the standard
-/// hasher buys nothing here, while hashing every 64-character container id with it was a tenth
-/// of planning a large fleet.
+/// The keys are Docker's container ids and game ids read from container names. Only someone
+/// who can create containers on the Docker host can choose them, and that already means full
+/// control of the host, so the flooding resistance of the standard hasher buys nothing here,
+/// while hashing every 64-character container id with it was a tenth of planning a large fleet.
 #[derive(Default, Clone, Copy)]
 struct IdHasher(u64);
 
