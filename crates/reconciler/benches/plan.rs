@@ -19,9 +19,7 @@ fn plan_fleets(c: &mut Criterion) {
         group.bench_with_input(
             BenchmarkId::from_parameter(games),
             &observation,
-            // The plan's deallocation is left out: whoever holds the plan pays it after
-            // applying it, not while planning.
-            |b, obs| b.iter_with_large_drop(|| plan(obs, &config)),
+            |b, obs| b.iter(|| plan(obs, &config)),
         );
     }
     group.finish();
