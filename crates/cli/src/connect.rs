@@ -21,17 +21,7 @@ use crate::settings::{Settings, one_line};
 /// A port error and its causes as one line, without repeating a cause the message already
 /// quotes.
 pub fn describe(error: &PortError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    one_line(&text)
+    one_line(&galaxy_runtime_ports::error_chain(error))
 }
 
 /// The Docker daemon of the settings, checked to answer.

@@ -1,5 +1,31 @@
 use std::time::Duration;
 
+/// An error and its causes on one line, `outer: cause: root cause`, leaving out a cause whose
+/// text the line already holds (many errors quote their source in their own message).
+///
+/// Top-level messages of libraries such as hyper ("client error (Connect)") do not say what
+/// happened; their causes do.
+///
+/// ```
+/// use galaxy_runtime_ports::{PortError, error_chain};
+///
+/// let error = PortError::unavailable("docker", std::io::Error::other("connection refused"));
+/// assert_eq!(error_chain(&error), "unavailable: docker: connection refused");
+/// ```
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut current = error.source();
+    while let Some(cause) = current {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        current = cause.source();
+    }
+    text
+}
+
 /// A boxed error kept as the `source` of a [`PortError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -46,7 +46,7 @@ use galaxy_runtime_model::{
 };
 use tokio_util::sync::CancellationToken;
 
-pub use error::{BoxError, ErrorKind, PortError};
+pub use error::{BoxError, ErrorKind, PortError, error_chain};
 
 /// The result type of every port call.
 pub type PortResult<T> = Result<T, PortError>;

@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
-use galaxy_runtime_ports::PortError;
+use galaxy_runtime_ports::{PortError, error_chain};
 
 use crate::escape::escape_foreign;
 
@@ -53,7 +53,7 @@ pub(crate) fn port_error(
             PortError::Invalid {
                 message: format!(
                     "Docker daemon at {daemon} sent a {operation} answer that does not parse: {}",
-                    escape_foreign(&chain_text(&error))
+                    escape_foreign(&error_chain(&error))
                 ),
             }
         }
@@ -64,7 +64,7 @@ pub(crate) fn port_error(
             // The operating system's words ("Connection refused", "No such file or directory")
             // say what happened; hyper's wrappers around them do not.
             let cause = escape_foreign(
-                &io_error_in_chain(&error).map_or_else(|| chain_text(&error), ToString::to_string),
+                &io_error_in_chain(&error).map_or_else(|| error_chain(&error), ToString::to_string),
             );
             PortError::unavailable(
                 format!(
@@ -76,7 +76,7 @@ pub(crate) fn port_error(
         other => PortError::other(
             format!(
                 "{operation} at Docker daemon {daemon} failed: {}",
-                escape_foreign(&chain_text(&other))
+                escape_foreign(&error_chain(&other))
             ),
             other,
         ),
@@ -93,22 +93,6 @@ fn io_error_in_chain<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a std:
         current = e.source();
     }
     None
-}
-
-/// The error and its causes on one line: the top-level messages of hyper ("client error
-/// (Connect)") do not say what happened.
-pub(crate) fn chain_text(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut current = error.source();
-    while let Some(e) = current {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        current = e.source();
-    }
-    text
 }
 
 #[cfg(test)]

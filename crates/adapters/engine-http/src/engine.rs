@@ -5,7 +5,7 @@ use std::io;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use galaxy_runtime_model::Config;
-use galaxy_runtime_ports::{EnginePort, PortError, PortResult};
+use galaxy_runtime_ports::{EnginePort, PortError, PortResult, error_chain};
 use http::header::{ACCEPT, CONTENT_LENGTH, LOCATION, USER_AGENT};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
@@ -236,12 +236,12 @@ fn request_error(error: hyper_util::client::legacy::Error, endpoint: &str) -> Po
     } else if error.is_connect() {
         format!(
             "cannot connect to engine endpoint {endpoint}: {}",
-            escape_foreign(&chain_text(&error))
+            escape_foreign(&error_chain(&error))
         )
     } else {
         format!(
             "connection to engine endpoint {endpoint} failed: {}",
-            escape_foreign(&chain_text(&error))
+            escape_foreign(&error_chain(&error))
         )
     };
     PortError::unavailable(message, error)
@@ -256,22 +256,6 @@ fn io_error_in_chain<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a io::
         current = e.source();
     }
     None
-}
-
-/// The error and its causes on one line: hyper's top-level messages alone ("client error
-/// (Connect)") do not say what happened.
-fn chain_text(error: &(dyn StdError + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut current = error.source();
-    while let Some(e) = current {
-        let part = e.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        current = e.source();
-    }
-    text
 }
 
 #[async_trait]
