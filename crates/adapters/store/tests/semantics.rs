@@ -11,7 +11,7 @@ use common::{PgSchema, SqliteFile, TempDir, free_port};
 use diesel::connection::SimpleConnection;
 use diesel_async::SimpleAsyncConnection;
 use galaxy_runtime_model::{GameId, RuntimeRecord, RuntimeStatus, Snapshot, Timestamp};
-use galaxy_runtime_ports::{PortError, ProbeFailuresUpdate, StatusChange, StorePort};
+use galaxy_runtime_ports::{Expected, PortError, ProbeFailuresUpdate, StatusChange, StorePort};
 use galaxy_runtime_store::{Store, StoreConfig};
 use galaxy_runtime_testkit::{now_micros, store::sample_record};
 use serde_json::json;
@@ -27,7 +27,7 @@ async fn create(store: &Store, status: RuntimeStatus) -> RuntimeRecord {
 
 fn expect_invalid<T: std::fmt::Debug>(result: Result<T, PortError>, needles: &[&str]) {
     match result {
-        Err(PortError::Invalid { message }) => {
+        Err(PortError::Invalid { message, .. }) => {
             for needle in needles {
                 assert!(
                     message.contains(needle),
@@ -46,7 +46,7 @@ async fn check_stored_metadata(store: &Store) {
     let record = create(store, RuntimeStatus::Starting).await;
     let change = StatusChange {
         game_id: record.game_id,
-        from: RuntimeStatus::Starting,
+        expected: Expected::of(&record),
         to: RuntimeStatus::Running,
         message: "engine reachable".to_owned(),
         at: now_micros(),
@@ -55,7 +55,7 @@ async fn check_stored_metadata(store: &Store) {
     store
         .set_probe_failures(&[ProbeFailuresUpdate {
             game_id: record.game_id,
-            expected_status: RuntimeStatus::Running,
+            expected: Expected::of(&running),
             failures: 2,
         }])
         .await
@@ -95,7 +95,7 @@ async fn check_batches_with_repeated_games(store: &Store) {
     let record = create(store, RuntimeStatus::Running).await;
     let updates = [1, 2, 3].map(|failures| ProbeFailuresUpdate {
         game_id: record.game_id,
-        expected_status: RuntimeStatus::Running,
+        expected: Expected::of(&record),
         failures,
     });
     let answer = store.set_probe_failures(&updates).await.expect("batch");
@@ -126,7 +126,7 @@ async fn check_probe_failures_range(store: &Store) {
     let record = create(store, RuntimeStatus::Running).await;
     let too_large = ProbeFailuresUpdate {
         game_id: record.game_id,
-        expected_status: RuntimeStatus::Running,
+        expected: Expected::of(&record),
         failures: u32::MAX,
     };
     expect_invalid(
@@ -336,7 +336,10 @@ async fn postgres_bad_rows_give_errors_naming_them() {
     let conflict = store
         .transition_status(StatusChange {
             game_id: id,
-            from: RuntimeStatus::Running,
+            expected: Expected {
+                status: RuntimeStatus::Running,
+                current_container_id: String::new(),
+            },
             to: RuntimeStatus::Stopped,
             message: String::new(),
             at: now_micros(),
@@ -406,7 +409,7 @@ async fn postgres_query_timeout_then_recovers() {
     .expect("locking the row");
     let change = StatusChange {
         game_id: record.game_id,
-        from: RuntimeStatus::Running,
+        expected: Expected::of(&record),
         to: RuntimeStatus::Stopped,
         message: "stop job".to_owned(),
         at: now_micros(),
