@@ -287,12 +287,16 @@ pub struct ReconcilerFlags {
     /// Docker events closer together than this wake the loop once [default: 500ms].
     #[arg(long, value_name = "DURATION")]
     pub event_debounce: Option<String>,
+    /// After a failed pass worth retrying, try again after about this long, doubling up to the
+    /// interval [default: 1s].
+    #[arg(long, value_name = "DURATION")]
+    pub retry_backoff: Option<String>,
 }
 
 impl ReconcilerFlags {
     /// Every configuration field given as a flag, as `(field, value)`, in declaration order.
     pub fn fields(&self) -> Vec<(&'static str, &str)> {
-        let all: [(&'static str, &Option<String>); 18] = [
+        let all: [(&'static str, &Option<String>); 19] = [
             ("reconcile_interval", &self.reconcile_interval),
             ("reconcile_jitter", &self.reconcile_jitter),
             ("container_name_prefix", &self.container_name_prefix),
@@ -311,6 +315,7 @@ impl ReconcilerFlags {
             ("engine_addressing", &self.engine_addressing),
             ("engine_max_body_bytes", &self.engine_max_body_bytes),
             ("event_debounce", &self.event_debounce),
+            ("retry_backoff", &self.retry_backoff),
         ];
         all.into_iter()
             .filter_map(|(field, value)| value.as_deref().map(|v| (field, v)))
@@ -340,6 +345,7 @@ impl ReconcilerFlags {
             engine_addressing: Some(String::new()),
             engine_max_body_bytes: Some(String::new()),
             event_debounce: Some(String::new()),
+            retry_backoff: Some(String::new()),
         };
         every.fields().into_iter().map(|(f, _)| f).collect()
     }

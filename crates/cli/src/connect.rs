@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use galaxy_runtime_docker::DockerAdapter;
 use galaxy_runtime_engine_http::HttpEngine;
-use galaxy_runtime_memory::{MemoryCache, MemoryScheduler};
+use galaxy_runtime_ports::noop::{NoCache, NoScheduler};
 use galaxy_runtime_ports::{LeaderLock, PortError};
 use galaxy_runtime_reconciler::Reconciler;
 use galaxy_runtime_store::{Backend, Store, StoreLeaderLock};
@@ -64,8 +64,8 @@ pub async fn store(settings: &Settings) -> anyhow::Result<Store> {
     })
 }
 
-/// A reconciler on Docker, the store, the HTTP engine client, the logging lobby and the
-/// in-memory cache and scheduler; with the store's leader lock when `leader` is given, and then
+/// A reconciler on Docker, the store, the HTTP engine client and the logging lobby, without a
+/// record cache or a turn scheduler (the command line has neither); with the store's leader lock when `leader` is given, and then
 /// with the store's writes fenced by it.
 pub fn reconciler(
     settings: &Settings,
@@ -82,8 +82,8 @@ pub fn reconciler(
         .store(Arc::new(store))
         .engine(Arc::new(HttpEngine::from_config(&settings.config)))
         .lobby(Arc::new(LoggingLobby))
-        .cache(Arc::new(MemoryCache::new()))
-        .scheduler(Arc::new(MemoryScheduler::new()))
+        .cache(Arc::new(NoCache))
+        .scheduler(Arc::new(NoScheduler))
         .config(settings.config.clone());
     if let Some(leader) = leader {
         builder = builder.leader(leader as Arc<dyn LeaderLock>);

@@ -6,10 +6,9 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow};
 use galaxy_runtime_ports::LeaderLock;
 use galaxy_runtime_reconciler::{PassError, PassReport};
-use tokio::time::Instant;
 
 use crate::cli::{Format, ReconcileArgs};
-use crate::settings::Settings;
+use crate::settings::{Settings, one_line};
 use crate::{connect, render};
 
 /// Observes and plans, prints the plan, then (unless `--dry-run`) applies exactly that plan and
@@ -21,11 +20,8 @@ pub async fn run(args: &ReconcileArgs, settings: Settings) -> anyhow::Result<()>
     let leader = (!args.dry_run).then(|| Arc::new(store.leader_lock()));
     let reconciler = connect::reconciler(&settings, &docker, &store, leader.clone())?;
 
-    let started = Instant::now();
-    let observed = reconciler.tick_dry_run().await;
-    let observe_and_plan = started.elapsed();
-    let (scenario, plan) = match observed {
-        Ok(pair) => pair,
+    let planned = match reconciler.plan_pass().await {
+        Ok(planned) => planned,
         Err(error) => {
             store.close();
             return Err(anyhow!(
@@ -37,13 +33,9 @@ pub async fn run(args: &ReconcileArgs, settings: Settings) -> anyhow::Result<()>
     let applied = if args.dry_run {
         None
     } else {
-        Some(reconciler.apply(&scenario, &plan).await.map(|mut report| {
-            // `apply` starts from the given plan; the observation is this command's own.
-            report.probes = scenario.probes.len() as u64;
-            report.durations.observe = observe_and_plan;
-            report
-        }))
+        Some(reconciler.apply_planned(&planned).await)
     };
+    let (scenario, plan) = (&planned.scenario, &planned.plan);
     if let Some(leader) = &leader
         && let Err(error) = leader.release().await
     {
@@ -77,7 +69,7 @@ pub async fn run(args: &ReconcileArgs, settings: Settings) -> anyhow::Result<()>
             writeln!(out).context("cannot write the plan")?;
         }
         Format::Text => {
-            render::plan_text(&mut out, &plan, Some(scenario.now))
+            render::plan_text(&mut out, plan, Some(scenario.now))
                 .context("cannot write the plan")?;
             match report {
                 None => writeln!(out, "\nDry run: nothing was written."),
@@ -93,17 +85,7 @@ pub async fn run(args: &ReconcileArgs, settings: Settings) -> anyhow::Result<()>
     }
 }
 
-/// A pass error with its first cause, without repeating it.
+/// A pass error and its causes on one line.
 fn pass_error(error: &PassError) -> String {
-    let mut text = error.to_string();
-    if let Some(cause) = std::error::Error::source(error)
-        && let Some(port) = cause.downcast_ref::<galaxy_runtime_ports::PortError>()
-    {
-        let detail = connect::describe(port);
-        if !text.contains(&detail) {
-            let head = text.split(": ").next().unwrap_or_default().to_owned();
-            text = format!("{head}: {detail}");
-        }
-    }
-    text
+    one_line(&galaxy_runtime_ports::error_chain(error))
 }

@@ -107,6 +107,16 @@ fn finding_line(finding: &Finding) -> String {
             "container {} is for game {game_id}, which the store does not know; left alone",
             short(container_id)
         ),
+        Finding::AdoptionUndecided {
+            game_id,
+            container_id,
+            error,
+        } => format!(
+            "container {} is for game {game_id}, whose projection could not be loaded ({}); \
+             left alone this pass",
+            short(container_id),
+            escape(error)
+        ),
         Finding::InvalidLabel {
             container_id,
             label,

@@ -76,6 +76,14 @@ pub struct Config {
     /// Docker events closer together than this wake the loop once.
     #[serde(with = "duration")]
     pub event_debounce: Duration,
+    /// After a failed pass that is worth retrying, the loop tries again after about this long,
+    /// doubling the wait after each further failure up to `reconcile_interval`; a pass that
+    /// succeeds resets it.
+    #[serde(
+        deserialize_with = "non_zero_duration",
+        serialize_with = "duration::serialize"
+    )]
+    pub retry_backoff: Duration,
 }
 
 impl Default for Config {
@@ -99,6 +107,7 @@ impl Default for Config {
             engine_addressing: EngineAddressing::Hostname,
             engine_max_body_bytes: 1024 * 1024,
             event_debounce: Duration::from_millis(500),
+            retry_backoff: Duration::from_secs(1),
         }
     }
 }

@@ -22,6 +22,10 @@ pub struct Observation {
     pub games: Vec<GameProjection>,
     /// The probe outcomes, by game id.
     pub probes: BTreeMap<GameId, ProbeOutcome>,
+    /// Why the projections could not be loaded, when they could not: the planner then decides
+    /// nothing about the unrecorded games (R10), since a failed load is not evidence that a game
+    /// does not exist.
+    pub projections_error: Option<String>,
 }
 
 impl Observation {
@@ -33,6 +37,7 @@ impl Observation {
             records: Vec::new(),
             games: Vec::new(),
             probes: BTreeMap::new(),
+            projections_error: None,
         }
     }
 }
@@ -59,6 +64,9 @@ pub struct Scenario {
     /// Probe outcomes by game id.
     #[serde(default)]
     pub probes: BTreeMap<GameId, ProbeOutcome>,
+    /// Why the projections of the unrecorded games could not be loaded (absent when they were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projections_error: Option<String>,
 }
 
 /// A scenario document that was refused, with where in it the problem is.
@@ -91,6 +99,7 @@ impl Scenario {
             records,
             games,
             probes,
+            projections_error,
         } = observation;
         Self {
             now,
@@ -99,6 +108,7 @@ impl Scenario {
             records,
             games,
             probes,
+            projections_error,
         }
     }
 
@@ -111,6 +121,7 @@ impl Scenario {
             records,
             games,
             probes,
+            projections_error,
         } = self;
         (
             Observation {
@@ -119,6 +130,7 @@ impl Scenario {
                 records,
                 games,
                 probes,
+                projections_error,
             },
             config,
         )

@@ -20,21 +20,25 @@
 //! use galaxy_runtime_model::{GameId, RuntimeRecord};
 //! use galaxy_runtime_ports::Cache;
 //!
-//! /// A cache that remembers nothing: the smallest possible port implementation.
-//! struct NoCache;
+//! /// A cache that remembers the last record only: a port implementation takes a few lines.
+//! #[derive(Default)]
+//! struct LastOne(std::sync::Mutex<Option<RuntimeRecord>>);
 //!
-//! impl Cache for NoCache {
-//!     fn put_runtime(&self, _record: RuntimeRecord) {}
-//!     fn get_runtime(&self, _game_id: GameId) -> Option<RuntimeRecord> {
-//!         None
+//! impl Cache for LastOne {
+//!     fn put_runtime(&self, record: RuntimeRecord) {
+//!         *self.0.lock().unwrap() = Some(record);
+//!     }
+//!     fn get_runtime(&self, game_id: GameId) -> Option<RuntimeRecord> {
+//!         self.0.lock().unwrap().clone().filter(|r| r.game_id == game_id)
 //!     }
 //! }
 //!
-//! let cache: Arc<dyn Cache> = Arc::new(NoCache);
+//! let cache: Arc<dyn Cache> = Arc::new(LastOne::default());
 //! assert!(cache.get_runtime(GameId::new_random()).is_none());
 //! ```
 
 mod error;
+pub mod noop;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -147,11 +151,15 @@ impl Expected {
         let status = (record.status != self.status)
             .then(|| format!("record is now {}, not {}", record.status, self.status));
         let container = (record.current_container_id != self.current_container_id).then(|| {
-            format!(
-                "record now on {}, not {}",
-                container_words(&record.current_container_id),
-                container_words(&self.current_container_id)
-            )
+            let now = container_words(&record.current_container_id);
+            if self.current_container_id.is_empty() {
+                format!("record now on {now}, where it had none")
+            } else {
+                format!(
+                    "record now on {now}, not {}",
+                    short_id(&self.current_container_id)
+                )
+            }
         });
         match (status, container) {
             (None, None) => None,
@@ -178,11 +186,13 @@ fn container_words(id: &str) -> String {
     if id.is_empty() {
         "no container".to_owned()
     } else {
-        format!(
-            "container {}",
-            galaxy_runtime_model::text::escape_foreign(id, 12)
-        )
+        format!("container {}", short_id(id))
     }
+}
+
+/// Docker's short form of an id (12 characters), escaped.
+fn short_id(id: &str) -> String {
+    galaxy_runtime_model::text::escape_foreign(id, 12)
 }
 
 /// The values an adoption inserts when the game has no record yet.

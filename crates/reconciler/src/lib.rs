@@ -21,6 +21,7 @@ pub mod plan;
 mod planner;
 
 mod addressing;
+mod backoff;
 mod context;
 mod execute;
 mod observe;
@@ -37,6 +38,6 @@ pub use planner::{
 
 pub use addressing::probe_endpoint;
 pub use context::Clock;
-pub use reconciler::{BuildError, Reconciler, ReconcilerBuilder};
+pub use reconciler::{BuildError, PlannedPass, Reconciler, ReconcilerBuilder};
 pub use report::{ActionFailure, ObserveStep, PassDurations, PassError, PassReport};
 pub use runner::TriggerHandle;

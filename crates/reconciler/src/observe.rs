@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use galaxy_runtime_model::{Config, GameId, Observation, ProbeOutcome, duration};
-use galaxy_runtime_ports::{EnginePort, LabelFilter, PortError};
+use galaxy_runtime_ports::{EnginePort, LabelFilter, PortError, error_chain};
 use log::debug;
 use tokio::time::Instant;
 
@@ -17,11 +17,12 @@ use crate::{ProbeTarget, observation_needs, telemetry};
 
 /// What the observe step gathered.
 pub(crate) struct Observed {
-    /// The observation to plan on.
+    /// The observation to plan on. A failed projection load is part of it
+    /// (`projections_error`): the planner decides what it means.
     pub observation: Observation,
-    /// The unrecorded games whose projections could not be loaded, and why: the pass goes on
-    /// without adopting them (as the seed goes on past a failed adoption).
-    pub projections_failed: Option<(Vec<GameId>, PortError)>,
+    /// The error of a failed projection load, with its meaning and causes, for the pass's
+    /// report (the observation holds its text).
+    pub projections_failed: Option<PortError>,
     /// Network probes made.
     pub probes_made: u64,
 }
@@ -66,7 +67,7 @@ pub(crate) async fn observe(
             .await
         {
             Ok(games) => (games, None),
-            Err(e) => (Vec::new(), Some((needs.unrecorded_games.clone(), e))),
+            Err(e) => (Vec::new(), Some(e)),
         }
     };
 
@@ -81,6 +82,7 @@ pub(crate) async fn observe(
             records,
             games,
             probes,
+            projections_error: projections_failed.as_ref().map(|e| error_chain(e)),
         },
         projections_failed,
         probes_made,

@@ -167,6 +167,16 @@ pub enum Finding {
         /// The container.
         container_id: String,
     },
+    /// R10: a container of an unrecorded game whose projection could not be loaded: whether to
+    /// adopt it or report an orphan is not decided this pass; nothing is touched.
+    AdoptionUndecided {
+        /// The game.
+        game_id: GameId,
+        /// The container.
+        container_id: String,
+        /// Why the projections could not be loaded.
+        error: String,
+    },
     /// R11: a managed container whose engine version label is not acceptable.
     InvalidLabel {
         /// The container.
@@ -192,6 +202,7 @@ impl Finding {
             Self::StaleContainer { .. } => "stale_container",
             Self::AwaitingContainer { .. } => "awaiting_container",
             Self::OrphanContainer { .. } => "orphan_container",
+            Self::AdoptionUndecided { .. } => "adoption_undecided",
             Self::InvalidLabel { .. } => "invalid_label",
             Self::RemovalGuardTripped { .. } => "removal_guard_tripped",
         }
@@ -205,18 +216,20 @@ impl Finding {
             Self::StaleContainer { .. } => 2,
             Self::AwaitingContainer { .. } => 3,
             Self::OrphanContainer { .. } => 4,
-            Self::InvalidLabel { .. } => 5,
-            Self::RemovalGuardTripped { .. } => 6,
+            Self::AdoptionUndecided { .. } => 5,
+            Self::InvalidLabel { .. } => 6,
+            Self::RemovalGuardTripped { .. } => 7,
         }
     }
 
     /// Every `kind` word, in sort order.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "unrecognized_container",
         "duplicate_container",
         "stale_container",
         "awaiting_container",
         "orphan_container",
+        "adoption_undecided",
         "invalid_label",
         "removal_guard_tripped",
     ];

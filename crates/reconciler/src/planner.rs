@@ -98,7 +98,8 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
         );
     }
 
-    // R10: kept containers of games without any record.
+    // R10: kept containers of games without any record. Without the projections (their load
+    // failed) nothing is known about those games: neither adopted nor orphans.
     let mut projections: IdMap<GameId, &GameProjection> = id_map(observation.games.len());
     projections.extend(observation.games.iter().map(|g| (g.game_id, g)));
     for (&game_id, kept) in &fleet.kept {
@@ -106,6 +107,14 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
             continue;
         }
         let container = kept.container;
+        if let Some(error) = &observation.projections_error {
+            findings.push(Finding::AdoptionUndecided {
+                game_id,
+                container_id: container.id.clone(),
+                error: error.clone(),
+            });
+            continue;
+        }
         match projections.get(&game_id) {
             Some(game) => actions.push(Action::Adopt {
                 game_id,

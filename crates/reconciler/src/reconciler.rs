@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use galaxy_runtime_model::{Config, ConfigError, GameId, Scenario, Timestamp};
+use galaxy_runtime_model::{Config, ConfigError, Scenario, Timestamp};
 use galaxy_runtime_ports::{
     Cache, DockerPort, EnginePort, LeaderLock, LobbyPort, PortError, Scheduler, StorePort,
 };
@@ -32,6 +32,31 @@ pub(crate) struct Inner {
     pub stop: CancellationToken,
     /// Whether the loop runs.
     pub running: watch::Sender<bool>,
+}
+
+/// A pass observed and planned by [`Reconciler::plan_pass`], not yet applied.
+#[derive(Debug, Clone)]
+#[must_use = "a planned pass changes nothing until it is applied"]
+pub struct PlannedPass {
+    /// What the pass observed, with the configuration: its scenario JSON replays it.
+    pub scenario: Scenario,
+    /// What it will do.
+    pub plan: Plan,
+    report: PassReport,
+}
+
+impl PlannedPass {
+    /// The report so far: what was observed and planned, and how long that took.
+    pub fn report(&self) -> &PassReport {
+        &self.report
+    }
+}
+
+/// A plan to apply instead of observing, with the report of how it was made.
+struct Given<'a> {
+    scenario: &'a Scenario,
+    plan: &'a Plan,
+    report: PassReport,
 }
 
 /// The reconciler: observes, plans and applies passes through the ports it was built with.
@@ -261,57 +286,94 @@ impl Reconciler {
     /// The scenario's records are what compare-and-set writes expect; a record that changed
     /// since is skipped as a conflict.
     pub async fn apply(&self, scenario: &Scenario, plan: &Plan) -> Result<PassReport, PassError> {
-        self.guarded(self.pass(Some((scenario, plan)))).await
+        let mut report = PassReport::default();
+        report.now = Some(scenario.now);
+        report.containers = scenario.containers.len() as u64;
+        report.records = scenario.records.len() as u64;
+        report.set_plan(plan);
+        let given = Given {
+            scenario,
+            plan,
+            report,
+        };
+        self.guarded(self.pass(Some(given))).await
     }
 
-    /// Observes and plans without writing anything (and without the leader lock).
+    /// Observes and plans without writing anything (and without the leader lock). A failed
+    /// projection load is an error here, as it makes the pass fail: a dry run shows what a
+    /// pass would do, and that pass would not complete.
     pub async fn tick_dry_run(&self) -> Result<(Scenario, Plan), PassError> {
+        let planned = self.plan_pass().await?;
+        Ok((planned.scenario, planned.plan))
+    }
+
+    /// The first two steps of a pass — observe and plan — without writing anything, for a
+    /// caller that shows the plan before applying exactly it with
+    /// [`Reconciler::apply_planned`] (as `reconcile --once` does). Errors as
+    /// [`Reconciler::tick_dry_run`].
+    pub async fn plan_pass(&self) -> Result<PlannedPass, PassError> {
         let mut report = PassReport::default();
-        let observed = self.observe_checked(&mut report).await?;
+        let started = Instant::now();
+        let observed = self.observe_only().await?;
+        report.durations.observe = started.elapsed();
+        if let Some(source) = observed.projections_failed {
+            return Err(PassError::Observe {
+                step: ObserveStep::LoadProjections,
+                source,
+                report: Box::new(report),
+            });
+        }
+        let started = Instant::now();
         let plan = plan(&observed.observation, &self.inner.config);
-        Ok((
-            Scenario::new(observed.observation, self.inner.config.clone()),
+        report.durations.plan = started.elapsed();
+        report.probes = observed.probes_made;
+        report.now = Some(observed.observation.now);
+        report.containers = observed.observation.containers.len() as u64;
+        report.records = observed.observation.records.len() as u64;
+        report.set_plan(&plan);
+        Ok(PlannedPass {
+            scenario: Scenario::new(observed.observation, self.inner.config.clone()),
             plan,
-        ))
+            report,
+        })
+    }
+
+    /// Applies a pass planned by [`Reconciler::plan_pass`], exactly as a pass applies its own;
+    /// the report covers the whole pass (observation, planning and applying).
+    pub async fn apply_planned(&self, planned: &PlannedPass) -> Result<PassReport, PassError> {
+        let given = Given {
+            scenario: &planned.scenario,
+            plan: &planned.plan,
+            report: planned.report.clone(),
+        };
+        self.guarded(self.pass(Some(given))).await
     }
 
     /// Observes (lists, loads, probes) and returns the scenario of the pass, which `plan`
-    /// replays offline. Writes nothing.
+    /// replays offline. Writes nothing. A failed projection load is part of the scenario
+    /// (`projections_error`), so that the replay plans exactly what the pass would.
     pub async fn observe(&self) -> Result<Scenario, PassError> {
-        let mut report = PassReport::default();
-        let observed = self.observe_checked(&mut report).await?;
+        let observed = self.observe_only().await?;
         Ok(Scenario::new(
             observed.observation,
             self.inner.config.clone(),
         ))
     }
 
-    /// Observation for the read-only entry points: a failed projection load is an error there,
-    /// since the scenario or plan would otherwise show those games as orphans.
-    async fn observe_checked(&self, report: &mut PassReport) -> Result<Observed, PassError> {
+    /// The observe step for the read-only entry points, panics caught.
+    async fn observe_only(&self) -> Result<Observed, PassError> {
         let observed = AssertUnwindSafe(observe::observe(&self.inner.ports, &self.inner.config))
             .catch_unwind()
             .await
             .map_err(|panic| PassError::Panicked {
                 message: panic_message(panic.as_ref()),
-                report: Box::new(report.clone()),
+                report: Box::default(),
             })?;
-        match observed {
-            Err((step, source)) => Err(PassError::Observe {
-                step,
-                source,
-                report: Box::new(report.clone()),
-            }),
-            Ok(Observed {
-                projections_failed: Some((_, source)),
-                ..
-            }) => Err(PassError::Observe {
-                step: ObserveStep::LoadProjections,
-                source,
-                report: Box::new(report.clone()),
-            }),
-            Ok(observed) => Ok(observed),
-        }
+        observed.map_err(|(step, source)| PassError::Observe {
+            step,
+            source,
+            report: Box::default(),
+        })
     }
 
     /// Serialises passes, catches panics, logs and records metrics.
@@ -357,9 +419,12 @@ impl Reconciler {
     }
 
     /// One pass: the leader check, then either observe + plan + apply, or apply a given plan.
-    async fn pass(&self, given: Option<(&Scenario, &Plan)>) -> Result<PassReport, PassError> {
+    async fn pass(&self, given: Option<Given<'_>>) -> Result<PassReport, PassError> {
         let inner = &*self.inner;
-        let mut report = PassReport::default();
+        let mut report = given
+            .as_ref()
+            .map(|given| given.report.clone())
+            .unwrap_or_default();
         if let Some(leader) = &inner.ports.leader {
             match leader.try_acquire().await {
                 Ok(true) => {}
@@ -376,11 +441,7 @@ impl Reconciler {
             }
         }
 
-        if let Some((scenario, plan)) = given {
-            report.now = Some(scenario.now);
-            report.containers = scenario.containers.len() as u64;
-            report.records = scenario.records.len() as u64;
-            report.set_plan(plan);
+        if let Some(Given { scenario, plan, .. }) = given {
             let basis = PlanBasis {
                 now: scenario.now,
                 records: &scenario.records,
@@ -409,21 +470,25 @@ impl Reconciler {
         report.probes = observed.probes_made;
 
         let started = Instant::now();
-        let mut plan = plan(observation, &inner.config);
+        let plan = plan(observation, &inner.config);
+        // The plan decided nothing about the games whose projections could not be loaded
+        // (`adoption_undecided`); the pass reports their adoptions as failed, with the load's
+        // error, so that it counts as failed and is retried.
         let mut failures = Vec::new();
-        if let Some((games, error)) = observed.projections_failed {
-            plan = without_orphans_of(plan, &games);
+        if let Some(error) = observed.projections_failed {
             let shared = Arc::new(error);
-            for game_id in games {
-                let error = PortError::shared(&shared, "load game projections");
-                warn!("adopt of game {game_id} failed: {error}");
-                telemetry::failure("adopt");
-                report.failures += 1;
-                failures.push(ActionFailure {
-                    game_id,
-                    action: "adopt",
-                    error,
-                });
+            for finding in &plan.findings {
+                if let Finding::AdoptionUndecided { game_id, .. } = finding {
+                    let error = PortError::shared(&shared, "load game projections");
+                    warn!("adopt of game {game_id} failed: {error}");
+                    telemetry::failure("adopt");
+                    report.failures += 1;
+                    failures.push(ActionFailure {
+                        game_id: *game_id,
+                        action: "adopt",
+                        error,
+                    });
+                }
             }
         }
         report.durations.plan = started.elapsed();
@@ -475,19 +540,6 @@ impl Reconciler {
     }
 }
 
-/// A failed projection load is not evidence that a game does not exist: those games are
-/// neither adopted nor reported as orphans.
-fn without_orphans_of(plan: Plan, games: &[GameId]) -> Plan {
-    let findings = plan
-        .findings
-        .into_iter()
-        .filter(
-            |f| !matches!(f, Finding::OrphanContainer { game_id, .. } if games.contains(game_id)),
-        )
-        .collect();
-    Plan::new(plan.actions, findings)
-}
-
 /// One `warn` line per finding; `awaiting_container` is the normal state of a game whose start
 /// job is still creating its container, so it is only `debug`.
 fn log_findings(findings: &[Finding]) {
@@ -520,6 +572,14 @@ fn log_findings(findings: &[Finding]) {
             } => warn!(
                 "orphan_container game_id={game_id} container_id={container_id:?}: no such game, \
                  nothing touched"
+            ),
+            Finding::AdoptionUndecided {
+                game_id,
+                container_id,
+                error,
+            } => warn!(
+                "adoption_undecided game_id={game_id} container_id={container_id:?}: the game's \
+                 projection could not be loaded ({error}); nothing touched"
             ),
             Finding::InvalidLabel {
                 container_id,

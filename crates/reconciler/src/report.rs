@@ -235,6 +235,17 @@ impl PassError {
     pub fn is_observe(&self) -> bool {
         matches!(self, Self::Observe { .. })
     }
+
+    /// Whether trying the pass again soon may succeed: a read that failed for a transient
+    /// reason, or actions of which one at least failed so ([`PortError::is_retryable`]).
+    /// Leadership lost is not: another replica leads now. A panic is not: it would panic again.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Observe { source, .. } | Self::LeaderLock { source, .. } => source.is_retryable(),
+            Self::Actions { failures, .. } => failures.iter().any(|f| f.error.is_retryable()),
+            Self::LeadershipLost { .. } | Self::Panicked { .. } => false,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,17 +2,25 @@
 //! early by [`Reconciler::trigger`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use galaxy_runtime_ports::{Component, PortError, PortResult};
 use log::{debug, info};
 use tokio::sync::Notify;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::{Backoff, Jitter};
 use crate::reconciler::Reconciler;
 use crate::telemetry;
+
+/// Sleeps until `at`, or for ever when there is nothing to wait for.
+async fn sleep_until_or_never(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Wakes a reconciler's loop early, from anywhere (a Docker event watcher, an admin endpoint).
 ///
@@ -68,6 +76,7 @@ impl Drop for RunningFlag<'_> {
 enum Wake {
     Interval,
     Trigger,
+    Retry,
 }
 
 #[async_trait]
@@ -75,7 +84,9 @@ impl Component for Reconciler {
     /// Runs the loop: a start-up pass at once, then one every `reconcile_interval` (delayed,
     /// not bunched, when a pass overruns), each periodic one after a random delay of up to
     /// `reconcile_jitter`. A trigger wakes it early and restarts the interval. A pass error is
-    /// logged and the loop goes on. When `cancel` fires (or [`Component::shutdown`] is
+    /// logged and the loop goes on; when it is worth retrying ([`PassError::is_retryable`](crate::PassError::is_retryable))
+    /// the pass is tried again after `retry_backoff`, doubling up to the interval, until one
+    /// succeeds. When `cancel` fires (or [`Component::shutdown`] is
     /// called), the pass in flight finishes and the loop returns.
     ///
     /// Errors: [`PortError::Conflict`] when the loop already runs.
@@ -95,6 +106,10 @@ impl Component for Reconciler {
         let mut interval = tokio::time::interval(config.reconcile_interval);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut jitter = Jitter::seeded();
+        // The error policy: a pass that failed for a reason worth retrying is tried again
+        // sooner than the next interval, with jittered exponential backoff up to the interval.
+        let mut backoff = Backoff::new(config.retry_backoff, config.reconcile_interval);
+        let mut retry_at: Option<Instant> = None;
         let mut first = true;
         loop {
             let wake = tokio::select! {
@@ -102,6 +117,7 @@ impl Component for Reconciler {
                 () = cancel.cancelled() => break,
                 () = inner.stop.cancelled() => break,
                 _ = interval.tick() => Wake::Interval,
+                () = sleep_until_or_never(retry_at) => Wake::Retry,
                 () = inner.wake.notified() => Wake::Trigger,
             };
             if wake == Wake::Interval && !first && !config.reconcile_jitter.is_zero() {
@@ -114,13 +130,32 @@ impl Component for Reconciler {
                 }
             }
             first = false;
-            if wake == Wake::Trigger {
-                debug!("reconcile pass triggered");
+            match wake {
+                Wake::Trigger => debug!("reconcile pass triggered"),
+                Wake::Retry => debug!(
+                    "reconcile pass retried after {} failed passes",
+                    backoff.failures()
+                ),
+                Wake::Interval => {}
             }
             // Not raced against cancellation: a pass in flight always finishes. Errors and
             // panics are logged and counted inside `tick`; the loop goes on.
-            let _ = self.tick().await;
-            if wake == Wake::Trigger {
+            retry_at = match self.tick().await {
+                Ok(_) => {
+                    backoff.reset();
+                    None
+                }
+                Err(error) if error.is_retryable() => {
+                    let delay = backoff.next_delay();
+                    info!(
+                        "retrying the failed pass in {}",
+                        galaxy_runtime_model::duration::format(delay)
+                    );
+                    Some(Instant::now() + delay)
+                }
+                Err(_) => None,
+            };
+            if wake != Wake::Interval {
                 interval.reset();
             }
         }
@@ -136,54 +171,5 @@ impl Component for Reconciler {
         // The sender lives as long as `self`, so waiting cannot fail.
         let _ = running.wait_for(|running| !*running).await;
         Ok(())
-    }
-}
-
-/// A small xorshift generator for the jitter: no cryptographic quality needed, no dependency.
-struct Jitter(u64);
-
-impl Jitter {
-    fn seeded() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        let here = &nanos as *const u64 as u64;
-        Self((nanos ^ here.rotate_left(32)) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A duration from zero to `max`, in whole milliseconds.
-    fn up_to(&mut self, max: Duration) -> Duration {
-        let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
-        if max_ms == 0 {
-            return Duration::ZERO;
-        }
-        Duration::from_millis(self.next() % (max_ms.saturating_add(1)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_bounds_and_varies() {
-        let mut jitter = Jitter::seeded();
-        let max = Duration::from_millis(250);
-        let draws: Vec<Duration> = (0..1000).map(|_| jitter.up_to(max)).collect();
-        assert!(draws.iter().all(|d| *d <= max));
-        assert!(
-            draws.iter().any(|d| *d != draws[0]),
-            "always the same delay"
-        );
-        assert_eq!(jitter.up_to(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -1035,6 +1035,32 @@ async fn dry_run_with_failed_projections_is_an_error() {
     );
 }
 
+/// The scenario of a pass whose projection load failed says so, and its replay plans what the
+/// pass did: the unrecorded game is undecided, neither adopted nor an orphan.
+#[tokio::test]
+async fn observe_records_a_failed_projection_load_and_the_replay_decides_alike() {
+    let game = gid(1);
+    let mut m = Mocks::new().listing(vec![container("c1", game, ContainerState::Running)], vec![]);
+    m.store
+        .expect_load_game_projections()
+        .times(1)
+        .returning(|_| Err(unavailable("postgres")));
+    let scenario = m.build(config()).observe().await.expect("observed");
+    let error = scenario
+        .projections_error
+        .clone()
+        .expect("the failure is recorded");
+    assert!(error.contains("postgres"), "{error}");
+    let replayed =
+        galaxy_runtime_model::Scenario::from_json(&serde_json::to_string(&scenario).unwrap())
+            .expect("scenario JSON round-trips");
+    let (observation, cfg) = replayed.into_parts();
+    let plan = galaxy_runtime_reconciler::plan(&observation, &cfg);
+    assert!(plan.actions.is_empty(), "{plan:?}");
+    assert_eq!(plan.summary.findings["adoption_undecided"], 1);
+    assert_eq!(plan.summary.findings["orphan_container"], 0);
+}
+
 #[tokio::test]
 async fn apply_carries_out_a_given_plan() {
     let game = gid(1);

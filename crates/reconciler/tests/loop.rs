@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use galaxy_runtime_memory::{
-    EngineAnswer, MemoryCache, MemoryDocker, MemoryEngine, MemoryLobby, MemoryScheduler,
-    MemoryStore,
+    DockerMethod, EngineAnswer, MemoryCache, MemoryDocker, MemoryEngine, MemoryLobby,
+    MemoryScheduler, MemoryStore,
 };
 use galaxy_runtime_model::{Config, ContainerState, ContainerSummary, GameId, RuntimeStatus};
-use galaxy_runtime_ports::{Component, DockerPort, LabelFilter, PortResult};
+use galaxy_runtime_ports::{Component, DockerPort, LabelFilter, PortError, PortResult};
 use galaxy_runtime_reconciler::Reconciler;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep};
@@ -262,10 +262,15 @@ async fn a_panicking_port_does_not_kill_the_loop() {
     run.await.unwrap().unwrap();
 }
 
+/// An error that retrying cannot mend (here a listing Docker answered as malformed) waits for
+/// the next interval.
 #[tokio::test(start_paused = true)]
 async fn a_pass_error_is_logged_and_the_loop_goes_on() {
     let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![]);
-    fleet.docker.inner.set_unavailable(true);
+    fleet.docker.inner.fail_next(
+        DockerMethod::ListManaged,
+        PortError::invalid("the daemon's answer does not parse"),
+    );
     let start = Instant::now();
     let cancel = CancellationToken::new();
     let run = fleet.spawn(&cancel);
@@ -276,10 +281,56 @@ async fn a_pass_error_is_logged_and_the_loop_goes_on() {
         0,
         "a failed listing reads no records"
     );
-    fleet.docker.inner.set_unavailable(false);
+    until(start, INTERVAL - Duration::from_millis(1)).await;
+    assert_eq!(
+        fleet.passes(),
+        1,
+        "not worth retrying: no pass before the interval"
+    );
     until(start, INTERVAL + Duration::from_millis(1)).await;
     assert_eq!(fleet.passes(), 2);
     assert_eq!(fleet.snapshots_published(), 1);
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+/// A transient failure (the daemon is away) is retried with jittered exponential backoff —
+/// after 0.5–1 s, then 1–2 s, then 2–4 s … — well before the interval, and a success resets it.
+#[tokio::test(start_paused = true)]
+async fn a_transient_failure_is_retried_sooner_with_growing_delays() {
+    let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![]);
+    fleet.docker.inner.set_unavailable(true);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+    // Failed passes at 0, then within [0.5, 1] s, then within a further [1, 2] s, [2, 4] s.
+    until(start, Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 1);
+    until(start, Duration::from_millis(499)).await;
+    assert_eq!(
+        fleet.passes(),
+        1,
+        "the first retry waits at least half of 1s"
+    );
+    until(start, Duration::from_millis(1_001)).await;
+    assert_eq!(fleet.passes(), 2, "the first retry comes within 1s");
+    until(start, Duration::from_millis(1_499)).await;
+    assert_eq!(fleet.passes(), 2, "the second waits at least 1s more");
+    until(start, Duration::from_millis(3_002)).await;
+    assert_eq!(fleet.passes(), 3, "the second comes within 2s more");
+    until(start, Duration::from_millis(7_003)).await;
+    assert_eq!(fleet.passes(), 4, "the third comes within 4s more");
+    // The daemon is back: the next retry succeeds, and then only the interval wakes the loop.
+    fleet.docker.inner.set_unavailable(false);
+    until(start, Duration::from_millis(15_004)).await;
+    assert_eq!(
+        fleet.passes(),
+        5,
+        "the fourth retry (within 8s more) succeeds"
+    );
+    assert_eq!(fleet.snapshots_published(), 1);
+    until(start, INTERVAL - Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 5, "after a success, no retry");
     cancel.cancel();
     run.await.unwrap().unwrap();
 }

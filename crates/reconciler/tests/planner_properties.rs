@@ -99,6 +99,7 @@ prop_compose! {
             records,
             games: games.into_iter().map(|g| GameProjection { game_id: gid(g), turn_schedule: String::new() }).collect(),
             probes: probes.into_iter().map(|(g, p)| (gid(g), p)).collect(),
+            projections_error: None,
         }
     }
 }

@@ -65,6 +65,7 @@ fn observe(containers: Vec<ContainerSummary>, records: Vec<RuntimeRecord>) -> Ob
         records,
         games: Vec::new(),
         probes: BTreeMap::new(),
+        projections_error: None,
     }
 }
 
@@ -748,6 +749,39 @@ fn r10_adopts_known_games_and_reports_orphans() {
             game_id: gid(3),
             container_id: "c3".into()
         }]
+    );
+}
+
+/// A failed projection load is not evidence that a game does not exist: the unrecorded games'
+/// containers are neither adopted nor orphans, each is an `adoption_undecided` finding with the
+/// error, and the rest of the plan is as usual.
+#[test]
+fn r10_without_projections_nothing_is_decided_about_unrecorded_games() {
+    let mut obs = observe(
+        vec![game_container("c1", 1), game_container("c3", 3)],
+        vec![record(2, Running, "gone")],
+    );
+    obs.games = vec![GameProjection {
+        game_id: gid(1),
+        turn_schedule: "0 0 * * *".into(),
+    }];
+    obs.projections_error = Some("unavailable: postgres: connection refused".into());
+    let p = plan(&obs, &Config::default());
+    assert_eq!(p.actions, vec![removed(2, Running)]);
+    assert_eq!(
+        p.findings,
+        vec![
+            Finding::AdoptionUndecided {
+                game_id: gid(1),
+                container_id: "c1".into(),
+                error: "unavailable: postgres: connection refused".into(),
+            },
+            Finding::AdoptionUndecided {
+                game_id: gid(3),
+                container_id: "c3".into(),
+                error: "unavailable: postgres: connection refused".into(),
+            },
+        ]
     );
 }
 

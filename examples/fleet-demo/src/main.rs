@@ -247,6 +247,15 @@ fn describe_finding(finding: &Finding, names: &Names) -> String {
             "awaiting    {} is starting; its container is not there yet",
             names.of(*game_id)
         ),
+        Finding::AdoptionUndecided {
+            game_id,
+            container_id,
+            error,
+        } => format!(
+            "undecided   container {} runs {}, whose projection could not be loaded ({error})",
+            short(container_id),
+            names.of(*game_id)
+        ),
         Finding::InvalidLabel {
             container_id,
             label,
