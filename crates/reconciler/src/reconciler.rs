@@ -286,10 +286,12 @@ impl Reconciler {
     /// The scenario's records are what compare-and-set writes expect; a record that changed
     /// since is skipped as a conflict.
     pub async fn apply(&self, scenario: &Scenario, plan: &Plan) -> Result<PassReport, PassError> {
-        let mut report = PassReport::default();
-        report.now = Some(scenario.now);
-        report.containers = scenario.containers.len() as u64;
-        report.records = scenario.records.len() as u64;
+        let mut report = PassReport {
+            now: Some(scenario.now),
+            containers: scenario.containers.len() as u64,
+            records: scenario.records.len() as u64,
+            ..PassReport::default()
+        };
         report.set_plan(plan);
         let given = Given {
             scenario,

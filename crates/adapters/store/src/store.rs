@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+#[cfg(feature = "postgres")]
 use std::time::Duration;
 
 use diesel::result::Error as DieselError;
@@ -23,6 +24,7 @@ use crate::types::{DbTime, DbUuid};
 
 /// How much longer than `query_timeout` a fenced write on the leader's session may take before
 /// the client gives the session up: the server's `statement_timeout` should end it first.
+#[cfg(feature = "postgres")]
 pub(crate) const FENCED_MARGIN: Duration = Duration::from_secs(2);
 
 /// Reading every record, the one read whose cost grows with the fleet.
