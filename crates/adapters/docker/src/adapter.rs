@@ -7,11 +7,11 @@ use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::{ClientVersion, Docker};
 use galaxy_runtime_model::ContainerSummary;
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_ports::{DockerPort, LabelFilter, PortError, PortResult};
 
 use crate::config::DockerConfig;
 use crate::error::port_error;
-use crate::escape::escape_foreign;
 use crate::mapping;
 
 /// The API version used when a daemon refuses bollard's newer default without saying which one
@@ -152,7 +152,7 @@ fn client(config: &DockerConfig, version: &ClientVersion, daemon: &str) -> PortR
     } else {
         return Err(PortError::invalid(format!(
             "Docker host {}: only unix://, tcp:// and http:// addresses are supported",
-            escape_foreign(&config.host)
+            escape_foreign(&config.host, MESSAGE_CHARS)
         )));
     };
     built.map_err(|error| port_error(error, "connect", daemon, config.request_timeout))
@@ -257,7 +257,7 @@ impl DockerPort for DockerAdapter {
         if !is_container_reference(container_id) {
             return Err(PortError::invalid(format!(
                 "{:?} is not a Docker container id or name",
-                escape_foreign(container_id)
+                escape_foreign(container_id, MESSAGE_CHARS)
             )));
         }
         let inspected = self

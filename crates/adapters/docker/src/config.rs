@@ -2,6 +2,7 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use galaxy_runtime_model::Config;
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 
 /// The socket Docker listens on when `DOCKER_HOST` is not set.
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
@@ -79,7 +80,7 @@ impl DockerConfig {
         } else {
             ""
         };
-        crate::escape::escape_foreign(&format!("{place}{origin}"))
+        escape_foreign(&format!("{place}{origin}"), MESSAGE_CHARS)
     }
 }
 

@@ -5,9 +5,8 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_ports::{PortError, error_chain};
-
-use crate::escape::escape_foreign;
 
 /// What to do about an unreachable daemon, appended to every such message.
 const START_HINT: &str =
@@ -33,7 +32,7 @@ pub(crate) fn port_error(
         } => {
             let message = format!(
                 "Docker daemon at {daemon} answered {operation} with HTTP {status_code}: {}",
-                escape_foreign(message)
+                escape_foreign(message, MESSAGE_CHARS)
             );
             match status_code {
                 404 => PortError::NotFound { what: message },
@@ -53,7 +52,7 @@ pub(crate) fn port_error(
             PortError::Invalid {
                 message: format!(
                     "Docker daemon at {daemon} sent a {operation} answer that does not parse: {}",
-                    escape_foreign(&error_chain(&error))
+                    escape_foreign(&error_chain(&error), MESSAGE_CHARS)
                 ),
             }
         }
@@ -65,6 +64,7 @@ pub(crate) fn port_error(
             // say what happened; hyper's wrappers around them do not.
             let cause = escape_foreign(
                 &io_error_in_chain(&error).map_or_else(|| error_chain(&error), ToString::to_string),
+                MESSAGE_CHARS,
             );
             PortError::unavailable(
                 format!(
@@ -76,7 +76,7 @@ pub(crate) fn port_error(
         other => PortError::other(
             format!(
                 "{operation} at Docker daemon {daemon} failed: {}",
-                escape_foreign(&error_chain(&other))
+                escape_foreign(&error_chain(&other), MESSAGE_CHARS)
             ),
             other,
         ),

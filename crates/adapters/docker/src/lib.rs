@@ -50,7 +50,6 @@
 mod adapter;
 mod config;
 mod error;
-mod escape;
 mod events;
 mod mapping;
 

@@ -22,10 +22,9 @@ use bollard::models::{
     ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary as DockerSummary,
     ContainerSummaryStateEnum, EndpointSettings,
 };
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_model::{ContainerState, ContainerSummary, Timestamp};
 use galaxy_runtime_ports::PortError;
-
-use crate::escape::escape_foreign;
 
 /// A container as reported, with the parts Docker did not give.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +42,8 @@ impl Mapped {
             log::warn!(
                 "Docker daemon at {daemon} described container {} (name {:?}) incompletely: {}; \
                  reported with fallbacks (see the Docker adapter's docs)",
-                escape_foreign(&self.summary.id),
-                escape_foreign(&self.summary.name),
+                escape_foreign(&self.summary.id, MESSAGE_CHARS),
+                escape_foreign(&self.summary.name, MESSAGE_CHARS),
                 self.gaps.join(", ")
             );
         }
@@ -63,7 +62,7 @@ fn required_id(id: Option<String>, name: &str) -> Result<String, PortError> {
         Some(id) if !id.is_empty() => Ok(id),
         _ => Err(PortError::invalid(format!(
             "Docker described a container without an id (name {:?}); it cannot be reported",
-            escape_foreign(name)
+            escape_foreign(name, MESSAGE_CHARS)
         ))),
     }
 }
@@ -138,7 +137,7 @@ pub(crate) fn from_list(container: DockerSummary) -> Result<Mapped, PortError> {
                 state_from_word(word),
                 &format!(
                     "unknown state {:?} (reported as dead)",
-                    escape_foreign(word)
+                    escape_foreign(word, MESSAGE_CHARS)
                 ),
                 || FALLBACK_STATE,
             )

@@ -27,7 +27,6 @@
 
 mod config;
 mod engine;
-mod escape;
 
 pub use config::EngineHttpConfig;
 pub use engine::HttpEngine;
