@@ -1,12 +1,13 @@
 //! bollard's errors turned into [`PortError`]s by meaning, naming the daemon and keeping the
 //! source chain.
 
-use std::error::Error as StdError;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
 use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_ports::{PortError, error_chain};
+
+use crate::io_error::io_error_in_chain;
 
 /// What to do about an unreachable daemon, appended to every such message.
 const START_HINT: &str =
@@ -81,18 +82,6 @@ pub(crate) fn port_error(
             other,
         ),
     }
-}
-
-/// The first I/O error among `error` and its causes.
-fn io_error_in_chain<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a std::io::Error> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        current = e.source();
-    }
-    None
 }
 
 #[cfg(test)]

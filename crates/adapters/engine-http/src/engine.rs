@@ -1,4 +1,3 @@
-use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 
@@ -16,6 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::EngineHttpConfig;
+use crate::io_error::io_error_in_chain;
 
 /// How many characters of a body that is not JSON are shown in the failure message.
 const BODY_EXCERPT_CHARS: usize = 40;
@@ -245,17 +245,6 @@ fn request_error(error: hyper_util::client::legacy::Error, endpoint: &str) -> Po
         )
     };
     PortError::unavailable(message, error)
-}
-
-fn io_error_in_chain<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a io::Error> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            return Some(io);
-        }
-        current = e.source();
-    }
-    None
 }
 
 #[async_trait]
