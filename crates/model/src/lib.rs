@@ -24,6 +24,7 @@
 mod config;
 mod container;
 pub mod duration;
+pub mod env;
 mod game_id;
 mod job;
 mod record;

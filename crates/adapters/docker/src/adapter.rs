@@ -84,9 +84,14 @@ impl DockerAdapter {
         }
     }
 
-    /// Connects to the daemon named by `DOCKER_HOST`, else the local socket.
+    /// Connects to the daemon named by `DOCKER_HOST`, else the local socket, with the settings
+    /// of the environment ([`DockerConfig::from_env`]).
+    ///
+    /// Errors: as [`DockerAdapter::connect`], and [`PortError::Invalid`] naming the variable for
+    /// a bad value in the environment.
     pub async fn connect_from_env() -> PortResult<Self> {
-        Self::connect(DockerConfig::from_env()).await
+        let config = DockerConfig::from_env().map_err(|e| PortError::invalid(e.to_string()))?;
+        Self::connect(config).await
     }
 
     /// Asks the daemon whether it answers (`GET /_ping`).
@@ -151,8 +156,7 @@ fn client(config: &DockerConfig, version: &ClientVersion, daemon: &str) -> PortR
         Docker::connect_with_http(&config.host, seconds, version)
     } else {
         return Err(PortError::invalid(format!(
-            "Docker host {}: only unix://, tcp:// and http:// addresses are supported",
-            escape_foreign(&config.host, MESSAGE_CHARS)
+            "Docker host {daemon}: only unix://, tcp:// and http:// addresses are supported"
         )));
     };
     built.map_err(|error| port_error(error, "connect", daemon, config.request_timeout))

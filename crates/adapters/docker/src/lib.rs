@@ -56,5 +56,5 @@ mod io_error;
 mod mapping;
 
 pub use adapter::{DockerAdapter, FALLBACK_API_VERSION};
-pub use config::{DEFAULT_DOCKER_HOST, DockerConfig, EventsConfig};
+pub use config::{DEFAULT_DOCKER_HOST, DOCKER_HOST_VAR, DockerConfig, EventsConfig};
 pub use events::{ContainerEvents, WATCHED_ACTIONS};
