@@ -12,7 +12,7 @@ use galaxy_runtime_engine_http::HttpEngine;
 use galaxy_runtime_memory::{MemoryCache, MemoryScheduler};
 use galaxy_runtime_ports::{LeaderLock, PortError};
 use galaxy_runtime_reconciler::Reconciler;
-use galaxy_runtime_store::{Backend, Store};
+use galaxy_runtime_store::{Backend, Store, StoreLeaderLock};
 
 use crate::BadInput;
 use crate::lobby::LoggingLobby;
@@ -63,23 +63,28 @@ pub async fn store(settings: &Settings) -> anyhow::Result<Store> {
 }
 
 /// A reconciler on Docker, the store, the HTTP engine client, the logging lobby and the
-/// in-memory cache and scheduler; with the store's leader lock when `leader` is given.
+/// in-memory cache and scheduler; with the store's leader lock when `leader` is given, and then
+/// with the store's writes fenced by it.
 pub fn reconciler(
     settings: &Settings,
     docker: &DockerAdapter,
     store: &Store,
-    leader: Option<Arc<dyn LeaderLock>>,
+    leader: Option<Arc<StoreLeaderLock>>,
 ) -> anyhow::Result<Reconciler> {
+    let store = match &leader {
+        Some(lock) => store.fenced(lock),
+        None => store.clone(),
+    };
     let mut builder = Reconciler::builder()
         .docker(Arc::new(docker.clone()))
-        .store(Arc::new(store.clone()))
+        .store(Arc::new(store))
         .engine(Arc::new(HttpEngine::from_config(&settings.config)))
         .lobby(Arc::new(LoggingLobby))
         .cache(Arc::new(MemoryCache::new()))
         .scheduler(Arc::new(MemoryScheduler::new()))
         .config(settings.config.clone());
     if let Some(leader) = leader {
-        builder = builder.leader(leader);
+        builder = builder.leader(leader as Arc<dyn LeaderLock>);
     }
     builder.build().map_err(|e| {
         anyhow!(BadInput(format!(

@@ -18,8 +18,7 @@ pub async fn run(args: &ReconcileArgs, settings: Settings) -> anyhow::Result<()>
     let docker = connect::docker(&settings).await?;
     let store = connect::store(&settings).await?;
     // A dry run writes nothing, so it needs no lock; a real pass respects a `run` that holds it.
-    let leader: Option<Arc<dyn LeaderLock>> =
-        (!args.dry_run).then(|| Arc::new(store.leader_lock()) as Arc<dyn LeaderLock>);
+    let leader = (!args.dry_run).then(|| Arc::new(store.leader_lock()));
     let reconciler = connect::reconciler(&settings, &docker, &store, leader.clone())?;
 
     let started = Instant::now();

@@ -24,7 +24,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let docker = connect::docker(&settings).await?;
     let store = connect::store(&settings).await?;
-    let leader: Arc<dyn LeaderLock> = Arc::new(store.leader_lock());
+    let leader = Arc::new(store.leader_lock());
     let reconciler = connect::reconciler(&settings, &docker, &store, Some(Arc::clone(&leader)))?;
     let config = reconciler.config();
 

@@ -29,7 +29,7 @@
 //! ```
 //! use galaxy_runtime_memory::{MemoryDocker, MemoryEngine, MemoryStore};
 //! use galaxy_runtime_model::{Config, ContainerState, GameId, RuntimeRecord, RuntimeStatus, Timestamp};
-//! use galaxy_runtime_ports::{DockerPort, EnginePort, LabelFilter, StatusChange, StorePort};
+//! use galaxy_runtime_ports::{DockerPort, EnginePort, Expected, LabelFilter, StatusChange, StorePort};
 //! use serde_json::json;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -57,7 +57,7 @@
 //! // …and a compare-and-set it makes.
 //! let change = StatusChange {
 //!     game_id,
-//!     from: RuntimeStatus::Starting,
+//!     expected: Expected::of(&record),
 //!     to: RuntimeStatus::Running,
 //!     message: "engine reachable".into(),
 //!     at: Timestamp::now(),
@@ -91,7 +91,7 @@ pub use leader::AlwaysLeader;
 pub use lobby::MemoryLobby;
 pub use ports::MemoryPorts;
 pub use scheduler::MemoryScheduler;
-pub use store::{MemoryStore, StoreCalls, StoreMethod};
+pub use store::{MemoryLeaderLock, MemoryStore, StoreCalls, StoreMethod};
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -1,11 +1,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use galaxy_runtime_model::{GameId, GameProjection, RuntimeRecord, RuntimeStatus, Snapshot};
 use galaxy_runtime_ports::{
-    AdoptInsert, AdoptUpdate, GameCatalog, PortError, PortResult, ProbeFailuresUpdate, Rebind,
-    StatusChange, StorePort,
+    AdoptInsert, AdoptUpdate, Expected, GameCatalog, LeaderLock, PortError, PortResult,
+    ProbeFailuresUpdate, Rebind, StatusChange, StorePort,
 };
 
 use crate::lock;
@@ -40,6 +40,9 @@ pub enum StoreMethod {
     ListGames,
     /// [`GameCatalog::remove_game`].
     RemoveGame,
+    /// [`LeaderLock::try_acquire`] and [`LeaderLock::is_held`] of a [`MemoryLeaderLock`] (the
+    /// lock's session talks to the same "database").
+    LeaderLock,
 }
 
 /// How many times each method of a [`MemoryStore`] was called (failed calls included), and how
@@ -73,6 +76,8 @@ pub struct StoreCalls {
     pub list_games: u64,
     /// Calls of [`GameCatalog::remove_game`].
     pub remove_game: u64,
+    /// Calls of [`LeaderLock::try_acquire`] and [`LeaderLock::is_held`] of its leader locks.
+    pub leader_lock: u64,
     /// Game ids asked of [`StorePort::load_game_projections`], over all calls.
     pub projections_asked: u64,
     /// Updates given to [`StorePort::set_probe_failures`], over all calls.
@@ -102,6 +107,7 @@ impl StoreCalls {
             + self.load_game_projections
             + self.get_snapshot
             + self.list_games
+            + self.leader_lock
     }
 
     fn count(&mut self, method: StoreMethod) {
@@ -119,6 +125,7 @@ impl StoreCalls {
             StoreMethod::PutGame => &mut self.put_game,
             StoreMethod::ListGames => &mut self.list_games,
             StoreMethod::RemoveGame => &mut self.remove_game,
+            StoreMethod::LeaderLock => &mut self.leader_lock,
         };
         *counter += 1;
     }
@@ -131,7 +138,52 @@ struct State {
     snapshots: BTreeMap<GameId, Snapshot>,
     calls: StoreCalls,
     failures: HashMap<StoreMethod, VecDeque<PortError>>,
+    /// Errors answered by writes that were applied all the same (a lost answer).
+    lost_answers: HashMap<StoreMethod, VecDeque<PortError>>,
     unavailable: bool,
+    /// The session holding the leader lock, as the database of an advisory lock knows it.
+    leader: Option<u64>,
+    /// The last session id handed out.
+    sessions: u64,
+    /// Writes that reached the rows from a handle of a session that did not hold the lock
+    /// (only an unenforced handle can make one).
+    writes_without_lock: u64,
+}
+
+/// Whose writes a handle makes, and whether the lock is enforced.
+#[derive(Debug, Clone, Copy)]
+struct Fence {
+    session: u64,
+    enforce: bool,
+}
+
+/// The state during one write: whether its answer is lost is decided when it begins.
+struct Write<'a> {
+    state: MutexGuard<'a, State>,
+    lost: Option<PortError>,
+}
+
+impl std::ops::Deref for Write<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for Write<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Write<'_> {
+    /// The answer of a write that was applied: `value`, or the error of a lost answer.
+    fn answer<T>(self, value: T) -> PortResult<T> {
+        match self.lost {
+            Some(error) => Err(error),
+            None => Ok(value),
+        }
+    }
 }
 
 /// A [`StorePort`] and [`GameCatalog`] in memory.
@@ -143,16 +195,26 @@ struct State {
 /// Besides the ports, it offers direct access for tests — seeding rows
 /// ([`MemoryStore::insert_record`]), reading them without counting calls
 /// ([`MemoryStore::record`]), call counters ([`MemoryStore::calls`]) and injected failures
-/// ([`MemoryStore::fail_next`], [`MemoryStore::set_unavailable`]).
-#[derive(Default)]
+/// ([`MemoryStore::fail_next`], [`MemoryStore::lose_next_answer`],
+/// [`MemoryStore::set_unavailable`]).
+///
+/// It also keeps a leader lock as a database keeps an advisory lock
+/// ([`MemoryStore::leader_lock`]), and hands out handles fenced by it
+/// ([`MemoryStore::fenced`]): a fenced handle's write is refused with
+/// [`PortError::Fenced`] unless its lock holds the leadership at that very moment (checked
+/// under the same lock as the write). Handles share the data: a clone, or a fenced handle, sees
+/// and changes the same rows.
+#[derive(Default, Clone)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    fence: Option<Fence>,
 }
 
 impl std::fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = lock(&self.state);
         f.debug_struct("MemoryStore")
+            .field("fence", &self.fence)
             .field("records", &state.records.len())
             .field("games", &state.games.len())
             .field("snapshots", &state.snapshots.len())
@@ -165,10 +227,100 @@ fn not_found(game_id: GameId) -> PortError {
     PortError::not_found(format!("runtime record {game_id}"))
 }
 
+fn terminal(record: &RuntimeRecord) -> PortError {
+    PortError::conflict(format!("record is {}, a terminal status", record.status))
+}
+
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A leader lock kept in this store, as an advisory lock of a database session: one session
+    /// of its own, which holds the lock from `try_acquire` to `release` or until the session is
+    /// ended ([`MemoryStore::end_leader_session`]).
+    pub fn leader_lock(&self) -> MemoryLeaderLock {
+        let mut state = lock(&self.state);
+        state.sessions += 1;
+        MemoryLeaderLock {
+            store: MemoryStore {
+                state: Arc::clone(&self.state),
+                fence: None,
+            },
+            session: state.sessions,
+        }
+    }
+
+    /// A handle on the same rows whose writes are fenced by `lock`: refused with
+    /// [`PortError::Fenced`] (and not applied) unless `lock` holds the leadership.
+    pub fn fenced(&self, lock: &MemoryLeaderLock) -> MemoryStore {
+        MemoryStore {
+            state: Arc::clone(&self.state),
+            fence: Some(Fence {
+                session: lock.session,
+                enforce: true,
+            }),
+        }
+    }
+
+    /// A handle on the same rows whose writes are attributed to `lock`'s session but not
+    /// fenced: a write made without the lock is applied and counted
+    /// ([`MemoryStore::writes_without_lock`]). For showing that a check catches a store that
+    /// does not fence.
+    pub fn attributed(&self, lock: &MemoryLeaderLock) -> MemoryStore {
+        MemoryStore {
+            state: Arc::clone(&self.state),
+            fence: Some(Fence {
+                session: lock.session,
+                enforce: false,
+            }),
+        }
+    }
+
+    /// Ends the session holding the leader lock, as a server that terminates it
+    /// (`pg_terminate_backend`, `idle_session_timeout`, a failover): nobody leads until the next
+    /// `try_acquire`. Returns whether a session held it.
+    pub fn end_leader_session(&self) -> bool {
+        lock(&self.state).leader.take().is_some()
+    }
+
+    /// Writes applied from a session that did not hold the leader lock (only unenforced handles
+    /// of [`MemoryStore::attributed`] can make them).
+    pub fn writes_without_lock(&self) -> u64 {
+        lock(&self.state).writes_without_lock
+    }
+
+    /// Makes the next call of `method` apply as usual and then answer `error` (a timeout after
+    /// the commit, a connection lost with the answer). Several queue up.
+    pub fn lose_next_answer(&self, method: StoreMethod, error: PortError) {
+        lock(&self.state)
+            .lost_answers
+            .entry(method)
+            .or_default()
+            .push_back(error);
+    }
+
+    /// [`MemoryStore::begin`] for a write: a fenced handle without the lock is refused, and a
+    /// lost answer, if one is due, is taken.
+    fn begin_write(&self, method: StoreMethod) -> PortResult<Write<'_>> {
+        let mut state = self.begin(method)?;
+        if let Some(fence) = self.fence
+            && state.leader != Some(fence.session)
+        {
+            if fence.enforce {
+                return Err(PortError::fenced(format!(
+                    "memory store: session {} does not hold the leader lock; the write is refused",
+                    fence.session
+                )));
+            }
+            state.writes_without_lock += 1;
+        }
+        let lost = state
+            .lost_answers
+            .get_mut(&method)
+            .and_then(VecDeque::pop_front);
+        Ok(Write { state, lost })
     }
 
     /// Counts a call of `method` and hands over the state, unless a failure is due.
@@ -280,15 +432,15 @@ impl StorePort for MemoryStore {
     }
 
     async fn create_record(&self, record: RuntimeRecord) -> PortResult<RuntimeRecord> {
-        let mut state = self.begin(StoreMethod::CreateRecord)?;
-        if state.records.contains_key(&record.game_id) {
+        let mut write = self.begin_write(StoreMethod::CreateRecord)?;
+        if write.records.contains_key(&record.game_id) {
             return Err(PortError::conflict(format!(
                 "runtime record {} already exists",
                 record.game_id
             )));
         }
-        state.records.insert(record.game_id, record.clone());
-        Ok(record)
+        write.records.insert(record.game_id, record.clone());
+        write.answer(record)
     }
 
     async fn load_game_projections(&self, game_ids: &[GameId]) -> PortResult<Vec<GameProjection>> {
@@ -302,51 +454,44 @@ impl StorePort for MemoryStore {
     }
 
     async fn transition_status(&self, change: StatusChange) -> PortResult<RuntimeRecord> {
-        let mut state = self.begin(StoreMethod::TransitionStatus)?;
-        let record = state
+        let mut write = self.begin_write(StoreMethod::TransitionStatus)?;
+        let record = write
             .records
             .get_mut(&change.game_id)
             .ok_or_else(|| not_found(change.game_id))?;
-        if record.status != change.from {
-            return Err(PortError::conflict(format!(
-                "runtime record {} has status {}, not {}",
-                change.game_id, record.status, change.from
-            )));
+        if let Some(changed) = change.expected.mismatch(record) {
+            return Err(PortError::conflict(changed));
         }
         record
             .status
             .check_transition(change.to)
-            .map_err(|e| PortError::conflict(format!("runtime record {}: {e}", change.game_id)))?;
+            .map_err(|e| PortError::conflict(e.to_string()))?;
         record.status = change.to;
         record.status_changed_at = change.at;
         if change.to == RuntimeStatus::Running || change.to.is_terminal() {
             record.probe_failures = 0;
         }
-        Ok(record.clone())
+        let stored = record.clone();
+        write.answer(stored)
     }
 
     async fn rebind(&self, rebind: Rebind) -> PortResult<RuntimeRecord> {
-        let mut state = self.begin(StoreMethod::Rebind)?;
-        let record = state
+        let mut write = self.begin_write(StoreMethod::Rebind)?;
+        let record = write
             .records
             .get_mut(&rebind.game_id)
             .ok_or_else(|| not_found(rebind.game_id))?;
         if record.is_terminal() {
-            return Err(PortError::conflict(format!(
-                "runtime record {} is {}, a terminal status",
-                rebind.game_id, record.status
-            )));
+            return Err(terminal(record));
         }
-        if record.current_container_id != rebind.expected_container_id {
-            return Err(PortError::conflict(format!(
-                "runtime record {} is bound to container {:?}, not {:?}",
-                rebind.game_id, record.current_container_id, rebind.expected_container_id
-            )));
+        if let Some(changed) = rebind.expected.mismatch(record) {
+            return Err(PortError::conflict(changed));
         }
         record.current_container_id = rebind.container_id;
         record.current_image_ref = rebind.image_ref;
         record.current_engine_version = rebind.engine_version;
-        Ok(record.clone())
+        let stored = record.clone();
+        write.answer(stored)
     }
 
     /// On the update path, `status_changed_at` becomes `insert.record.status_changed_at` (the
@@ -356,17 +501,20 @@ impl StorePort for MemoryStore {
         insert: AdoptInsert,
         update: AdoptUpdate,
     ) -> PortResult<RuntimeRecord> {
-        let mut state = self.begin(StoreMethod::UpsertAdopted)?;
+        let mut write = self.begin_write(StoreMethod::UpsertAdopted)?;
         let game_id = insert.record.game_id;
-        let Some(record) = state.records.get_mut(&game_id) else {
-            state.records.insert(game_id, insert.record.clone());
-            return Ok(insert.record);
+        let Some(record) = write.records.get_mut(&game_id) else {
+            write.records.insert(game_id, insert.record.clone());
+            return write.answer(insert.record);
         };
         if record.is_terminal() {
-            return Err(PortError::conflict(format!(
-                "runtime record {game_id} is {}, a terminal status",
-                record.status
-            )));
+            return Err(terminal(record));
+        }
+        let Some(expected) = &update.expected else {
+            return Err(PortError::conflict(Expected::unexpected_record(record)));
+        };
+        if let Some(changed) = expected.mismatch(record) {
+            return Err(PortError::conflict(changed));
         }
         if record.status != update.status {
             record.status_changed_at = insert.record.status_changed_at;
@@ -376,38 +524,40 @@ impl StorePort for MemoryStore {
         record.current_image_ref = update.current_image_ref;
         record.current_engine_version = update.current_engine_version;
         record.engine_endpoint = update.engine_endpoint;
-        Ok(record.clone())
+        let stored = record.clone();
+        write.answer(stored)
     }
 
     async fn set_probe_failures(
         &self,
         updates: &[ProbeFailuresUpdate],
     ) -> PortResult<Vec<RuntimeRecord>> {
-        let mut state = self.begin(StoreMethod::SetProbeFailures)?;
-        state.calls.probe_failure_updates += updates.len() as u64;
+        let mut write = self.begin_write(StoreMethod::SetProbeFailures)?;
+        write.calls.probe_failure_updates += updates.len() as u64;
         // A game named twice is answered once, with its final row.
         let mut updated = BTreeSet::new();
         for update in updates {
-            if let Some(record) = state.records.get_mut(&update.game_id)
-                && record.status == update.expected_status
+            if let Some(record) = write.records.get_mut(&update.game_id)
+                && update.expected.matches(record)
             {
                 record.probe_failures = update.failures;
                 updated.insert(update.game_id);
             }
         }
-        Ok(updated
+        let rows = updated
             .into_iter()
-            .filter_map(|id| state.records.get(&id).cloned())
-            .collect())
+            .filter_map(|id| write.records.get(&id).cloned())
+            .collect();
+        write.answer(rows)
     }
 
     async fn publish_snapshots(&self, snapshots: &[Snapshot]) -> PortResult<()> {
-        let mut state = self.begin(StoreMethod::PublishSnapshots)?;
-        state.calls.snapshots_published += snapshots.len() as u64;
+        let mut write = self.begin_write(StoreMethod::PublishSnapshots)?;
+        write.calls.snapshots_published += snapshots.len() as u64;
         for snapshot in snapshots {
-            state.snapshots.insert(snapshot.game_id, snapshot.clone());
+            write.snapshots.insert(snapshot.game_id, snapshot.clone());
         }
-        Ok(())
+        write.answer(())
     }
 
     async fn get_snapshot(&self, game_id: GameId) -> PortResult<Option<Snapshot>> {
@@ -419,9 +569,9 @@ impl StorePort for MemoryStore {
 #[async_trait]
 impl GameCatalog for MemoryStore {
     async fn put_game(&self, game: GameProjection) -> PortResult<()> {
-        let mut state = self.begin(StoreMethod::PutGame)?;
-        state.games.insert(game.game_id, game);
-        Ok(())
+        let mut write = self.begin_write(StoreMethod::PutGame)?;
+        write.games.insert(game.game_id, game);
+        write.answer(())
     }
 
     async fn list_games(&self) -> PortResult<Vec<GameProjection>> {
@@ -430,11 +580,53 @@ impl GameCatalog for MemoryStore {
     }
 
     async fn remove_game(&self, game_id: GameId) -> PortResult<()> {
-        let mut state = self.begin(StoreMethod::RemoveGame)?;
-        match state.games.remove(&game_id) {
-            Some(_) => Ok(()),
+        let mut write = self.begin_write(StoreMethod::RemoveGame)?;
+        match write.games.remove(&game_id) {
+            Some(_) => write.answer(()),
             None => Err(PortError::not_found(format!("game projection {game_id}"))),
         }
+    }
+}
+
+/// A [`LeaderLock`] kept in a [`MemoryStore`] (see [`MemoryStore::leader_lock`]): one session
+/// of the store's "database". Several locks of one store contend, as replicas do.
+#[derive(Debug, Clone)]
+pub struct MemoryLeaderLock {
+    store: MemoryStore,
+    session: u64,
+}
+
+impl MemoryLeaderLock {
+    /// This lock's session id in its store.
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+}
+
+#[async_trait]
+impl LeaderLock for MemoryLeaderLock {
+    async fn try_acquire(&self) -> PortResult<bool> {
+        let mut state = self.store.begin(StoreMethod::LeaderLock)?;
+        match state.leader {
+            None => {
+                state.leader = Some(self.session);
+                Ok(true)
+            }
+            Some(holder) => Ok(holder == self.session),
+        }
+    }
+
+    async fn is_held(&self) -> PortResult<bool> {
+        let state = self.store.begin(StoreMethod::LeaderLock)?;
+        Ok(state.leader == Some(self.session))
+    }
+
+    async fn release(&self) -> PortResult<()> {
+        let mut state = lock(&self.store.state);
+        if state.leader == Some(self.session) {
+            state.leader = None;
+        }
+        Ok(())
     }
 }
 
@@ -462,7 +654,7 @@ mod tests {
         );
         let change = StatusChange {
             game_id: r.game_id,
-            from: RuntimeStatus::Running,
+            expected: Expected::of(&r),
             to: RuntimeStatus::Stopped,
             message: "stop".to_owned(),
             at: Timestamp::now(),
@@ -549,6 +741,7 @@ mod tests {
         adopted.status = RuntimeStatus::Running;
         adopted.status_changed_at = at;
         let update = AdoptUpdate {
+            expected: Some(Expected::of(&existing)),
             status: RuntimeStatus::Running,
             current_container_id: "c2".to_owned(),
             current_image_ref: "img".to_owned(),
@@ -561,6 +754,79 @@ mod tests {
             .unwrap();
         assert_eq!(stored.status_changed_at, at);
         assert_eq!(stored.current_container_id, "c2");
+    }
+
+    #[tokio::test]
+    async fn a_fenced_handle_writes_only_while_its_lock_leads() {
+        let store = MemoryStore::new();
+        let r = record(RuntimeStatus::Running);
+        store.insert_record(r.clone());
+        let (a, b) = (store.leader_lock(), store.leader_lock());
+        let change = |r: &RuntimeRecord, to| StatusChange {
+            game_id: r.game_id,
+            expected: Expected::of(r),
+            to,
+            message: "fenced".to_owned(),
+            at: Timestamp::now(),
+        };
+        let fenced_a = store.fenced(&a);
+        let refused = fenced_a
+            .transition_status(change(&r, RuntimeStatus::Stopped))
+            .await
+            .unwrap_err();
+        assert!(refused.is_fenced(), "{refused}");
+        assert!(a.try_acquire().await.unwrap());
+        assert!(!b.try_acquire().await.unwrap(), "one leader at a time");
+        let stopped = fenced_a
+            .transition_status(change(&r, RuntimeStatus::Stopped))
+            .await
+            .unwrap();
+        // The server ends A's session; B takes over; A's writes are refused.
+        assert!(store.end_leader_session());
+        assert!(!a.is_held().await.unwrap());
+        assert!(b.try_acquire().await.unwrap());
+        let refused = fenced_a
+            .transition_status(change(&stopped, RuntimeStatus::Running))
+            .await
+            .unwrap_err();
+        assert!(refused.is_fenced(), "{refused}");
+        assert_eq!(
+            store.record(r.game_id).unwrap().status,
+            RuntimeStatus::Stopped
+        );
+        assert_eq!(store.writes_without_lock(), 0);
+
+        // An unenforced handle of A's session writes anyway, and is counted.
+        store
+            .attributed(&a)
+            .transition_status(change(&stopped, RuntimeStatus::Running))
+            .await
+            .unwrap();
+        assert_eq!(store.writes_without_lock(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_an_error_after_the_write_applied() {
+        let store = MemoryStore::new();
+        let r = record(RuntimeStatus::Running);
+        store.insert_record(r.clone());
+        store.lose_next_answer(
+            StoreMethod::TransitionStatus,
+            PortError::timeout("UPDATE runtime_records", std::time::Duration::from_secs(1)),
+        );
+        let change = StatusChange {
+            game_id: r.game_id,
+            expected: Expected::of(&r),
+            to: RuntimeStatus::Stopped,
+            message: "stop".to_owned(),
+            at: Timestamp::now(),
+        };
+        let err = store.transition_status(change).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(
+            store.record(r.game_id).unwrap().status,
+            RuntimeStatus::Stopped
+        );
     }
 
     #[tokio::test]

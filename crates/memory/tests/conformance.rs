@@ -174,4 +174,9 @@ fn scheduler_suite() {
 #[tokio::test]
 async fn leader_suite() {
     leader::run_all(&AlwaysLeader::new()).await;
+    let store = MemoryStore::new();
+    leader::run_all(&store.leader_lock()).await;
+    leader::exclusive(&store.leader_lock(), &store.leader_lock()).await;
+    let lock = store.leader_lock();
+    leader::fenced_writes_need_the_lock(&store.fenced(&lock), &store, &lock).await;
 }

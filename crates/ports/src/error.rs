@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An error and its causes on one line, `outer: cause: root cause`, leaving out a cause whose
@@ -32,7 +33,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// The one error type of every port, by meaning rather than by backend.
 ///
 /// Each adapter maps its private errors into these variants (with `From` impls or helper
-/// constructors) and keeps the original error as the `source`.
+/// constructors) and keeps the original error as the `source` ([`PortError::with_source`]), so
+/// that [`error_chain`] can show the whole story on one line.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PortError {
@@ -41,13 +43,30 @@ pub enum PortError {
     NotFound {
         /// What was looked for, such as `container abc123` or `runtime record <game id>`.
         what: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
     },
     /// A compare-and-set found something else than expected: another writer got there first,
     /// or the change would leave a terminal status.
     #[error("conflict: {message}")]
     Conflict {
-        /// What differed.
+        /// What differed, such as `record now on container 5f2c…, not 0a1b…`.
         message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A write was refused because this replica does not hold the leader lock (any more): the
+    /// store fences writes by leadership, so a replica that lost the lock cannot commit, even a
+    /// write that was already in flight.
+    #[error("fenced: {message}")]
+    Fenced {
+        /// Why the write was refused.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The service cannot be reached or refused to serve (connection refused, daemon down,
     /// pool exhausted).
@@ -66,12 +85,18 @@ pub enum PortError {
         operation: String,
         /// The limit that was reached.
         after: Duration,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
     },
     /// The input, or what the service sent back, is malformed.
     #[error("invalid: {message}")]
     Invalid {
         /// What is malformed, naming the value.
         message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<BoxError>,
     },
     /// Anything else.
     #[error("{message}")]
@@ -92,6 +117,8 @@ pub enum ErrorKind {
     NotFound,
     /// See [`PortError::Conflict`].
     Conflict,
+    /// See [`PortError::Fenced`].
+    Fenced,
     /// See [`PortError::Unavailable`].
     Unavailable,
     /// See [`PortError::Timeout`].
@@ -108,6 +135,7 @@ impl ErrorKind {
         match self {
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
+            Self::Fenced => "fenced",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
             Self::Invalid => "invalid",
@@ -119,13 +147,25 @@ impl ErrorKind {
 impl PortError {
     /// A [`PortError::NotFound`].
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::NotFound { what: what.into() }
+        Self::NotFound {
+            what: what.into(),
+            source: None,
+        }
     }
 
     /// A [`PortError::Conflict`].
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::Conflict {
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A [`PortError::Fenced`].
+    pub fn fenced(message: impl Into<String>) -> Self {
+        Self::Fenced {
+            message: message.into(),
+            source: None,
         }
     }
 
@@ -142,6 +182,7 @@ impl PortError {
         Self::Timeout {
             operation: operation.into(),
             after,
+            source: None,
         }
     }
 
@@ -149,6 +190,7 @@ impl PortError {
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid {
             message: message.into(),
+            source: None,
         }
     }
 
@@ -160,11 +202,55 @@ impl PortError {
         }
     }
 
+    /// The same error with `cause` as its source (replacing any source it had).
+    ///
+    /// ```
+    /// use galaxy_runtime_ports::{PortError, error_chain};
+    ///
+    /// let error = PortError::not_found("container 0a1b").with_source(std::io::Error::other("404"));
+    /// assert_eq!(error_chain(&error), "not found: container 0a1b: 404");
+    /// ```
+    pub fn with_source(mut self, cause: impl Into<BoxError>) -> Self {
+        let slot = match &mut self {
+            Self::NotFound { source, .. }
+            | Self::Conflict { source, .. }
+            | Self::Fenced { source, .. }
+            | Self::Unavailable { source, .. }
+            | Self::Timeout { source, .. }
+            | Self::Invalid { source, .. }
+            | Self::Other { source, .. } => source,
+        };
+        *slot = Some(cause.into());
+        self
+    }
+
+    /// One error for each of several operations that a single call failed (a batch, a shared
+    /// read): the same meaning, saying `operation`, with the original as its source.
+    pub fn shared(error: &Arc<PortError>, operation: &str) -> PortError {
+        let shared = match &**error {
+            Self::NotFound { .. } => Self::not_found(operation),
+            Self::Conflict { .. } => Self::conflict(operation),
+            Self::Fenced { .. } => Self::fenced(operation),
+            Self::Timeout { after, .. } => Self::timeout(operation, *after),
+            Self::Invalid { .. } => Self::invalid(operation),
+            Self::Unavailable { .. } => Self::Unavailable {
+                message: operation.to_owned(),
+                source: None,
+            },
+            Self::Other { .. } => Self::Other {
+                message: operation.to_owned(),
+                source: None,
+            },
+        };
+        shared.with_source(SharedCause(Arc::clone(error)))
+    }
+
     /// The meaning of the error.
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::Fenced { .. } => ErrorKind::Fenced,
             Self::Unavailable { .. } => ErrorKind::Unavailable,
             Self::Timeout { .. } => ErrorKind::Timeout,
             Self::Invalid { .. } => ErrorKind::Invalid,
@@ -175,8 +261,9 @@ impl PortError {
     /// Whether trying the same call again later may succeed.
     ///
     /// Unavailability and timeouts are transient. A conflict is not retried as is: the caller
-    /// must read again and decide again (the next pass does). Not-found and invalid input stay
-    /// so. `Other` is unknown and treated as not retryable.
+    /// must read again and decide again (the next pass does). A fenced write is not retried by
+    /// this replica: another one leads. Not-found and invalid input stay so. `Other` is
+    /// unknown and treated as not retryable.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Unavailable { .. } | Self::Timeout { .. })
     }
@@ -189,6 +276,27 @@ impl PortError {
     /// Whether this is a [`PortError::NotFound`].
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
+    }
+
+    /// Whether this is a [`PortError::Fenced`].
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, Self::Fenced { .. })
+    }
+}
+
+/// The original error behind a [`PortError::shared`] copy.
+#[derive(Debug)]
+struct SharedCause(Arc<PortError>);
+
+impl std::fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 
@@ -216,5 +324,44 @@ mod tests {
         let source = std::error::Error::source(&e).expect("source kept");
         assert_eq!(source.to_string(), "gone");
         assert_eq!(e.kind(), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn every_variant_keeps_a_source() {
+        let cause = || std::io::Error::other("the library's own words");
+        for error in [
+            PortError::not_found("container x"),
+            PortError::conflict("record now on container b, not a"),
+            PortError::fenced("the leader lock is not held"),
+            PortError::timeout("inspect", Duration::from_secs(1)),
+            PortError::invalid("bad row"),
+        ] {
+            let kind = error.kind();
+            let error = error.with_source(cause());
+            assert_eq!(error.kind(), kind);
+            assert!(
+                error_chain(&error).ends_with(": the library's own words"),
+                "{}",
+                error_chain(&error)
+            );
+        }
+    }
+
+    #[test]
+    fn shared_copies_keep_meaning_and_cause() {
+        let original = Arc::new(
+            PortError::timeout("UPDATE runtime_records", Duration::from_secs(2))
+                .with_source(std::io::Error::other("socket closed")),
+        );
+        let copy = PortError::shared(&original, "batched set_probe_failures");
+        assert_eq!(copy.kind(), ErrorKind::Timeout);
+        assert!(copy.is_retryable());
+        assert_eq!(
+            error_chain(&copy),
+            "timeout after 2s: batched set_probe_failures: timeout after 2s: UPDATE \
+             runtime_records: socket closed"
+        );
+        let source = std::error::Error::source(&copy).expect("the original is the source");
+        assert_eq!(source.to_string(), original.to_string());
     }
 }

@@ -90,9 +90,99 @@ pub trait DockerPort: Send + Sync + 'static {
 
     /// One container by id, whatever its labels.
     ///
-    /// Errors: [`PortError::NotFound`] when no such container exists — the only answer that
-    /// lets the executor treat a container as gone.
+    /// Errors: [`PortError::NotFound`] when no such container exists. Docker resolves the
+    /// argument as an id, then as a name, then as an id prefix, so the answer may describe
+    /// another container: callers compare its `id` (the executor treats a container as gone
+    /// only on `NotFound` or an answer with another id).
     async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary>;
+}
+
+/// What a caller saw of a runtime record when it decided to write it: the condition of every
+/// compare-and-set write of the [`StorePort`].
+///
+/// A write applies only if the row still has this status *and* this `current_container_id`.
+/// The status alone is not enough: a restart job that moves a game to a new container leaves
+/// its status `running`, and a pass that planned on the old container must not act on the new
+/// one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Expected {
+    /// The status the caller saw.
+    pub status: RuntimeStatus,
+    /// The container id the caller saw on the record (possibly empty).
+    pub current_container_id: String,
+}
+
+impl Expected {
+    /// What `record` holds now.
+    pub fn of(record: &RuntimeRecord) -> Self {
+        Self {
+            status: record.status,
+            current_container_id: record.current_container_id.clone(),
+        }
+    }
+
+    /// Whether `record` still holds what was seen.
+    pub fn matches(&self, record: &RuntimeRecord) -> bool {
+        record.status == self.status && record.current_container_id == self.current_container_id
+    }
+
+    /// What changed since, for the message of a [`PortError::Conflict`]: `record is now
+    /// stopped, not running`, `record now on container 5f2c…, not 0a1b…`, or both; `None`
+    /// when the record still matches.
+    ///
+    /// ```
+    /// use galaxy_runtime_model::{GameId, RuntimeRecord, RuntimeStatus, Timestamp};
+    /// use galaxy_runtime_ports::Expected;
+    ///
+    /// let mut record = RuntimeRecord::new(GameId::new_random(), RuntimeStatus::Running, Timestamp::now());
+    /// record.current_container_id = "0a1b2c3d4e5f60718293a4b5".into();
+    /// let seen = Expected::of(&record);
+    /// record.current_container_id = "5f2c3d4e5f60718293a4b5c6".into();
+    /// assert_eq!(
+    ///     seen.mismatch(&record).as_deref(),
+    ///     Some("record now on container 5f2c3d4e5f60…, not 0a1b2c3d4e5f…")
+    /// );
+    /// ```
+    pub fn mismatch(&self, record: &RuntimeRecord) -> Option<String> {
+        let status = (record.status != self.status)
+            .then(|| format!("record is now {}, not {}", record.status, self.status));
+        let container = (record.current_container_id != self.current_container_id).then(|| {
+            format!(
+                "record now on {}, not {}",
+                container_words(&record.current_container_id),
+                container_words(&self.current_container_id)
+            )
+        });
+        match (status, container) {
+            (None, None) => None,
+            (Some(one), None) | (None, Some(one)) => Some(one),
+            (Some(status), Some(container)) => Some(format!("{status}; {container}")),
+        }
+    }
+}
+
+impl Expected {
+    /// The message of a [`PortError::Conflict`] for a write that expected no record (an
+    /// adoption) and found `record`: `a record appeared meanwhile (starting, on no container)`.
+    pub fn unexpected_record(record: &RuntimeRecord) -> String {
+        format!(
+            "a record appeared meanwhile ({}, on {})",
+            record.status,
+            container_words(&record.current_container_id)
+        )
+    }
+}
+
+/// `container 0a1b2c3d4e5f…` (Docker's short form of an id) or `no container`, escaped.
+fn container_words(id: &str) -> String {
+    if id.is_empty() {
+        "no container".to_owned()
+    } else {
+        format!(
+            "container {}",
+            galaxy_runtime_model::text::escape_foreign(id, 12)
+        )
+    }
 }
 
 /// The values an adoption inserts when the game has no record yet.
@@ -102,11 +192,15 @@ pub struct AdoptInsert {
     pub record: RuntimeRecord,
 }
 
-/// The values an adoption overwrites when a record appeared meanwhile (the seed's
+/// The values an adoption overwrites when a record exists after all (the seed's
 /// `runtimeRecordUpdate`): status, container, image, engine version and endpoint. Docker
 /// network, turn schedule and probe failures of the existing row are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdoptUpdate {
+    /// What the caller saw of the record: the update applies only to a record that still holds
+    /// it. `None` when the caller saw no record (as a pass that plans an adoption): then a record
+    /// that appeared meanwhile (a start job's) is a conflict and stays as it is.
+    pub expected: Option<Expected>,
     /// New status.
     pub status: RuntimeStatus,
     /// New container id.
@@ -124,8 +218,8 @@ pub struct AdoptUpdate {
 pub struct StatusChange {
     /// The game.
     pub game_id: GameId,
-    /// The status the caller saw; the change applies only if the row still has it.
-    pub from: RuntimeStatus,
+    /// What the caller saw; the change applies only if the row still holds it.
+    pub expected: Expected,
     /// The new status.
     pub to: RuntimeStatus,
     /// Why (kept for logs; stores may record it).
@@ -139,8 +233,8 @@ pub struct StatusChange {
 pub struct Rebind {
     /// The game.
     pub game_id: GameId,
-    /// The container id the caller saw on the record; the change applies only if it is unchanged.
-    pub expected_container_id: String,
+    /// What the caller saw; the move applies only if the row still holds it.
+    pub expected: Expected,
     /// The container that really runs the game.
     pub container_id: String,
     /// Its image.
@@ -149,22 +243,28 @@ pub struct Rebind {
     pub engine_version: String,
 }
 
-/// One conditional probe-failure counter update of a batch.
+/// One compare-and-set probe-failure counter update of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProbeFailuresUpdate {
     /// The game.
     pub game_id: GameId,
-    /// The status the caller expects the row to have; rows with another status are skipped.
-    pub expected_status: RuntimeStatus,
+    /// What the caller saw; rows that no longer hold it are skipped.
+    pub expected: Expected,
     /// The new count.
     pub failures: u32,
 }
 
 /// Where the backend keeps `runtime_records`, game projections and snapshots.
 ///
-/// Every write is atomic for its row: it happens whole or not at all. Compare-and-set writes
-/// return [`PortError::Conflict`] when the row no longer matches what the caller saw, and never
-/// move a record out of a terminal status (the forward-only rule), whatever the caller asks.
+/// Every write is atomic for its row: it happens whole or not at all. Every write the
+/// reconciler makes is compare-and-set on what the caller saw of the row ([`Expected`]: its
+/// status *and* its `current_container_id`): it returns [`PortError::Conflict`], saying what
+/// changed ([`Expected::mismatch`]), when the row no longer holds it, and never moves a record
+/// out of a terminal status (the forward-only rule), whatever the caller asks.
+///
+/// A store may fence its writes by leadership (the SQL store's `Store::fenced`): then a write
+/// made while the leader lock is not held is refused with [`PortError::Fenced`] and does not
+/// commit, including one already in flight when the lock was lost.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait StorePort: Send + Sync + 'static {
@@ -183,38 +283,41 @@ pub trait StorePort: Send + Sync + 'static {
     /// from the answer (not an error). Order is unspecified.
     async fn load_game_projections(&self, game_ids: &[GameId]) -> PortResult<Vec<GameProjection>>;
 
-    /// Changes a record's status if it still has `change.from`, resetting `probe_failures` to 0
-    /// when the new status is `running` or terminal, and returns the updated record.
+    /// Changes a record's status if it still holds `change.expected`, resetting
+    /// `probe_failures` to 0 when the new status is `running` or terminal, and returns the
+    /// updated record.
     ///
-    /// [`PortError::NotFound`] if there is no record; [`PortError::Conflict`] if the status is
-    /// not `from` or the change would leave a terminal status. Repeating a call that succeeded
-    /// gives `Conflict` (the status is no longer `from`) and changes nothing.
+    /// [`PortError::NotFound`] if there is no record; [`PortError::Conflict`] if the record no
+    /// longer holds `expected` or the change would leave a terminal status. Repeating a call
+    /// that succeeded gives `Conflict` (the status is no longer the expected one) and changes
+    /// nothing.
     async fn transition_status(&self, change: StatusChange) -> PortResult<RuntimeRecord>;
 
-    /// Moves a non-terminal record to another container if its `current_container_id` is still
-    /// `rebind.expected_container_id`; returns the updated record. Errors as
-    /// [`StorePort::transition_status`].
+    /// Moves a non-terminal record to another container if it still holds `rebind.expected`;
+    /// returns the updated record. Errors as [`StorePort::transition_status`].
     async fn rebind(&self, rebind: Rebind) -> PortResult<RuntimeRecord>;
 
     /// Inserts `insert` if the game has no record; otherwise overwrites the existing record
-    /// with `update` (the seed's upsert), unless it is terminal ([`PortError::Conflict`]).
-    /// Returns the record as stored. Repeating it is harmless.
+    /// with `update` (the seed's upsert) if it still holds `update.expected`. A record that does
+    /// not (or any record when `expected` is `None`), or a terminal one, is a
+    /// [`PortError::Conflict`] and stays as it is. Returns the record as stored.
     async fn upsert_adopted(
         &self,
         insert: AdoptInsert,
         update: AdoptUpdate,
     ) -> PortResult<RuntimeRecord>;
 
-    /// Sets probe-failure counters in a batch. Each row is updated only if it exists and still
-    /// has its `expected_status`; the answer holds the rows that were updated (the others were
-    /// skipped as conflicts). Repeating it is harmless.
+    /// Sets probe-failure counters in a batch, of any size (the store splits it into statements
+    /// as it needs). Each row is updated only if it exists and still holds its `expected`; the
+    /// answer holds the rows that were updated (the others were skipped as conflicts). The
+    /// batch is one transaction. Repeating it is harmless.
     async fn set_probe_failures(
         &self,
         updates: &[ProbeFailuresUpdate],
     ) -> PortResult<Vec<RuntimeRecord>>;
 
-    /// Publishes engine snapshots in a batch, replacing each game's previous snapshot.
-    /// Repeating it is harmless.
+    /// Publishes engine snapshots in a batch of any size, replacing each game's previous
+    /// snapshot. Repeating it is harmless.
     async fn publish_snapshots(&self, snapshots: &[Snapshot]) -> PortResult<()>;
 
     /// The latest snapshot of a game; `Ok(None)` when there is none.

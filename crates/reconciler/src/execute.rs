@@ -2,39 +2,30 @@
 //!
 //! Every action is independent: a failure is collected and the next action goes on. Actions
 //! are applied by kind in the order of R13 — adoptions, rebinds, status changes (one store call
-//! each), then probe-failure counters and snapshots (batched store calls). Within one game this
-//! is the plan's own order, so a rebind always precedes that game's status change.
+//! each), then probe-failure counters and snapshots (one batched store call each). Within one
+//! game this is the plan's own order, so a rebind always precedes that game's status change.
+//!
+//! Every record write is compare-and-set on what the plan saw of the record (its status and its
+//! container), or on what this pass's own earlier write left: a record that a job changed
+//! meanwhile is skipped as a conflict. A write the store refuses as fenced means this replica no
+//! longer leads: nothing more is written.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use galaxy_runtime_model::{
-    GameId, JobResult, ProbeOutcome, RuntimeRecord, RuntimeStatus, Snapshot, Timestamp,
+    ContainerSummary, GameId, JobResult, ProbeOutcome, RuntimeRecord, RuntimeStatus, Snapshot,
+    Timestamp,
 };
 use galaxy_runtime_ports::{
-    AdoptInsert, AdoptUpdate, PortError, ProbeFailuresUpdate, Rebind, StatusChange,
+    AdoptInsert, AdoptUpdate, Expected, PortError, ProbeFailuresUpdate, Rebind, StatusChange,
 };
 use log::{debug, info, warn};
 
-use crate::reconciler::Ports;
+use crate::context::{PlanBasis, Ports};
 use crate::report::{ActionFailure, PassReport};
 use crate::telemetry;
 use crate::{Action, Plan};
-
-/// Rows per batched store call (probe-failure counters, snapshots): small enough for one
-/// statement of any SQL store, large enough that 10k games take 20 calls.
-pub const BATCH_SIZE: usize = 500;
-
-/// What the plan was made from, as far as applying needs it.
-#[derive(Clone, Copy)]
-pub(crate) struct Seen<'a> {
-    /// The time of the observation (snapshots are stamped with it).
-    pub now: Timestamp,
-    /// The records the plan saw.
-    pub records: &'a [RuntimeRecord],
-    /// The probe outcomes the plan saw (for log lines).
-    pub probes: &'a BTreeMap<GameId, ProbeOutcome>,
-}
 
 /// How applying ended.
 #[derive(Default)]
@@ -48,16 +39,19 @@ pub(crate) struct Applied {
 /// Applies `plan`, counting into `report`.
 pub(crate) async fn apply(
     ports: &Ports,
-    seen: Seen<'_>,
+    basis: PlanBasis<'_>,
     plan: &Plan,
     report: &mut PassReport,
 ) -> Applied {
     let mut executor = Executor {
         ports,
-        seen,
-        records: seen.records.iter().map(|r| (r.game_id, r)).collect(),
+        basis,
+        current: basis
+            .records
+            .iter()
+            .map(|r| (r.game_id, Expected::of(r)))
+            .collect(),
         at: (ports.clock)(),
-        status_after: HashMap::new(),
         changed_meanwhile: HashSet::new(),
         report,
         applied: Applied::default(),
@@ -73,34 +67,33 @@ pub(crate) async fn apply(
         if group.is_empty() {
             continue;
         }
-        match group[0] {
-            Action::Adopt { .. } | Action::Rebind { .. } | Action::SetStatus { .. } => {
-                if let Err(reason) = executor.still_leader().await {
-                    executor.report.not_applied = total - attempted;
-                    executor.applied.leadership_lost = Some(reason);
-                    break;
-                }
-                for action in group {
-                    executor.row(action).await;
-                    attempted += 1;
-                }
-            }
-            Action::SetProbeFailures { .. } | Action::PublishSnapshot { .. } => {
-                let mut lost = false;
-                for chunk in group.chunks(BATCH_SIZE) {
-                    if let Err(reason) = executor.still_leader().await {
-                        executor.report.not_applied = total - attempted;
-                        executor.applied.leadership_lost = Some(reason);
-                        lost = true;
-                        break;
+        if let Err(reason) = executor.still_leader().await {
+            executor.applied.leadership_lost = Some(reason);
+        }
+        if executor.applied.leadership_lost.is_none() {
+            match group[0] {
+                Action::Adopt { .. } | Action::Rebind { .. } | Action::SetStatus { .. } => {
+                    for action in group {
+                        executor.write_one(action).await;
+                        attempted += 1;
+                        if executor.applied.leadership_lost.is_some() {
+                            break;
+                        }
                     }
-                    executor.batch(chunk).await;
-                    attempted += chunk.len() as u64;
                 }
-                if lost {
-                    break;
+                Action::SetProbeFailures { .. } => {
+                    executor.probe_failures(group).await;
+                    attempted += group.len() as u64;
+                }
+                Action::PublishSnapshot { .. } => {
+                    executor.snapshots(group).await;
+                    attempted += group.len() as u64;
                 }
             }
+        }
+        if executor.applied.leadership_lost.is_some() {
+            executor.report.not_applied = total - attempted;
+            break;
         }
     }
     executor.applied
@@ -108,12 +101,12 @@ pub(crate) async fn apply(
 
 struct Executor<'a, 'r> {
     ports: &'a Ports,
-    seen: Seen<'a>,
-    records: HashMap<GameId, &'a RuntimeRecord>,
+    basis: PlanBasis<'a>,
+    /// What each game's record holds as far as this pass knows: what the plan saw, then what
+    /// this pass's own writes left. The next write of the game expects exactly that.
+    current: HashMap<GameId, Expected>,
     /// The time written as `status_changed_at` of the changes this pass makes.
     at: Timestamp,
-    /// The status each game's record has after this pass's own writes.
-    status_after: HashMap<GameId, RuntimeStatus>,
     /// Games whose record changed under this pass (a conflict): their remaining record writes
     /// are skipped, since the plan no longer fits them. The next pass decides again.
     changed_meanwhile: HashSet<GameId>,
@@ -122,8 +115,9 @@ struct Executor<'a, 'r> {
 }
 
 impl Executor<'_, '_> {
-    /// Before each group of actions: a replica that lost the lock must stop writing at once.
-    /// A lock that cannot be checked counts as lost (never write on doubt).
+    /// Before each group of actions: a replica that lost the lock stops writing at once (a
+    /// fenced store also refuses the writes themselves). A lock that cannot be checked counts
+    /// as lost (never write on doubt).
     async fn still_leader(&self) -> Result<(), String> {
         let Some(leader) = &self.ports.leader else {
             return Ok(());
@@ -132,6 +126,23 @@ impl Executor<'_, '_> {
             Ok(true) => Ok(()),
             Ok(false) => Err("the leader lock is no longer held".to_owned()),
             Err(e) => Err(format!("the leader lock cannot be confirmed: {e}")),
+        }
+    }
+
+    /// A port error of one action: a conflict is counted, a fenced write ends the pass's
+    /// writing, anything else is a failure.
+    fn refused(&mut self, game_id: GameId, action: &'static str, error: PortError) {
+        if error.is_conflict() {
+            let detail = match &error {
+                PortError::Conflict { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            self.conflict(game_id, action, &detail);
+        } else if error.is_fenced() {
+            warn!("{action} of game {game_id} refused: {error}");
+            self.applied.leadership_lost = Some(error.to_string());
+        } else {
+            self.fail(game_id, action, error);
         }
     }
 
@@ -154,26 +165,34 @@ impl Executor<'_, '_> {
 
     fn stored(&mut self, action: &'static str, record: RuntimeRecord) -> RuntimeRecord {
         self.report.count_applied(action, 1);
-        self.status_after.insert(record.game_id, record.status);
+        self.current.insert(record.game_id, Expected::of(&record));
         self.ports.cache.put_runtime(record.clone());
         record
     }
 
-    /// One adoption, rebind or status change: one store call (plus an inspect before a
-    /// removal, and the lobby, cache and scheduler after).
-    async fn row(&mut self, action: &Action) {
-        let game_id = action.game_id();
-        let kind = action.kind();
+    /// What the next write of `game_id` expects, or why there is none.
+    fn expected(&mut self, game_id: GameId, action: &'static str) -> Option<Expected> {
         if self.changed_meanwhile.contains(&game_id) {
             self.conflict(
                 game_id,
-                kind,
+                action,
                 "an earlier write of this pass found it changed",
             );
-            return;
+            return None;
         }
+        let expected = self.current.get(&game_id).cloned();
+        if expected.is_none() {
+            self.fail(game_id, action, no_record(game_id));
+        }
+        expected
+    }
+
+    /// One adoption, rebind or status change: one store call (plus an inspect before a
+    /// removal, and the lobby, cache and scheduler after).
+    async fn write_one(&mut self, action: &Action) {
         match action {
             Action::Adopt {
+                game_id,
                 container_id,
                 image_ref,
                 engine_version,
@@ -181,11 +200,11 @@ impl Executor<'_, '_> {
                 docker_network,
                 turn_schedule,
                 status,
-                ..
             } => {
-                let insert = AdoptInsert {
-                    record: RuntimeRecord {
-                        game_id,
+                self.adopt(
+                    *game_id,
+                    RuntimeRecord {
+                        game_id: *game_id,
                         status: *status,
                         current_container_id: container_id.clone(),
                         current_image_ref: image_ref.clone(),
@@ -196,114 +215,133 @@ impl Executor<'_, '_> {
                         probe_failures: 0,
                         status_changed_at: self.at,
                     },
-                };
-                let update = AdoptUpdate {
-                    status: *status,
-                    current_container_id: container_id.clone(),
-                    current_image_ref: image_ref.clone(),
-                    current_engine_version: engine_version.clone(),
-                    engine_endpoint: endpoint.clone(),
-                };
-                match self.ports.store.upsert_adopted(insert, update).await {
-                    Ok(record) => {
-                        let record = self.stored(kind, record);
-                        info!(
-                            "adopt game_id={game_id} container_id={container_id:?} image_ref={image_ref:?} \
-                             status={} reason=\"container without a runtime record\"",
-                            record.status
-                        );
-                        if record.status == RuntimeStatus::Running {
-                            self.ports.scheduler.start_game(&record);
-                        }
-                    }
-                    Err(e) if e.is_conflict() => self.conflict(game_id, kind, &e.to_string()),
-                    Err(e) => self.fail(game_id, kind, e),
-                }
+                )
+                .await
             }
             Action::Rebind {
+                game_id,
                 container_id,
                 image_ref,
                 engine_version,
-                ..
             } => {
-                let Some(expected) = self
-                    .records
-                    .get(&game_id)
-                    .map(|r| r.current_container_id.clone())
-                else {
-                    self.fail(game_id, kind, no_record(game_id));
+                let Some(expected) = self.expected(*game_id, action.kind()) else {
                     return;
                 };
+                let from = expected.current_container_id.clone();
                 let rebind = Rebind {
-                    game_id,
-                    expected_container_id: expected.clone(),
+                    game_id: *game_id,
+                    expected,
                     container_id: container_id.clone(),
                     image_ref: image_ref.clone(),
                     engine_version: engine_version.clone(),
                 };
                 match self.ports.store.rebind(rebind).await {
                     Ok(record) => {
-                        self.stored(kind, record);
+                        self.stored(action.kind(), record);
                         info!(
-                            "rebind game_id={game_id} from_container_id={expected:?} \
-                             container_id={container_id:?} reason=\"the record follows the \
+                            "rebind game_id={game_id} from_container_id={from:?} \
+                             container_id={container_id:?} message=\"the record follows the \
                              container that runs the game\""
                         );
                     }
-                    Err(e) if e.is_conflict() => self.conflict(game_id, kind, &e.to_string()),
-                    Err(e) => self.fail(game_id, kind, e),
+                    Err(e) => self.refused(*game_id, action.kind(), e),
                 }
             }
             Action::SetStatus {
-                from, to, message, ..
+                game_id,
+                to,
+                message,
+                ..
             } => {
-                let Some(record) = self.records.get(&game_id).copied() else {
-                    self.fail(game_id, kind, no_record(game_id));
+                let Some(expected) = self.expected(*game_id, action.kind()) else {
                     return;
                 };
-                if *to == RuntimeStatus::Removed && !self.confirm_gone(record).await {
+                if *to == RuntimeStatus::Removed
+                    && !self
+                        .confirm_gone(*game_id, &expected.current_container_id)
+                        .await
+                {
                     self.report.skipped_removals += 1;
                     return;
                 }
+                let from = expected.status;
                 let change = StatusChange {
-                    game_id,
-                    from: *from,
+                    game_id: *game_id,
+                    expected,
                     to: *to,
                     message: message.clone(),
                     at: self.at,
                 };
                 match self.ports.store.transition_status(change).await {
                     Ok(stored) => {
-                        self.stored(kind, stored);
+                        self.stored(action.kind(), stored);
                         info!(
-                            "set_status game_id={game_id} from={from} to={to} reason={message:?}"
+                            "set_status game_id={game_id} from={from} to={to} message={message:?}"
                         );
                         if *to == RuntimeStatus::Removed {
-                            self.tell_lobby(game_id).await;
+                            self.tell_lobby(*game_id).await;
                         }
                     }
-                    Err(e) if e.is_conflict() => self.conflict(game_id, kind, &e.to_string()),
-                    Err(e) => self.fail(game_id, kind, e),
+                    Err(e) => self.refused(*game_id, action.kind(), e),
                 }
             }
             Action::SetProbeFailures { .. } | Action::PublishSnapshot { .. } => {
-                // Batched kinds never reach here; `apply` routes them to `batch`.
-                self.batch(&[action]).await;
+                unreachable!("batched kinds are applied by `probe_failures` and `snapshots`")
             }
         }
     }
 
+    /// R10: the game had no record when the plan was made; a record that appeared since (a
+    /// start job's) is a conflict and stays as it is.
+    async fn adopt(&mut self, game_id: GameId, record: RuntimeRecord) {
+        const KIND: &str = "adopt";
+        let update = AdoptUpdate {
+            expected: None,
+            status: record.status,
+            current_container_id: record.current_container_id.clone(),
+            current_image_ref: record.current_image_ref.clone(),
+            current_engine_version: record.current_engine_version.clone(),
+            engine_endpoint: record.engine_endpoint.clone(),
+        };
+        match self
+            .ports
+            .store
+            .upsert_adopted(AdoptInsert { record }, update)
+            .await
+        {
+            Ok(record) => {
+                let record = self.stored(KIND, record);
+                info!(
+                    "adopt game_id={game_id} container_id={:?} image_ref={:?} status={} \
+                     message=\"container without a runtime record\"",
+                    record.current_container_id, record.current_image_ref, record.status
+                );
+                if record.status == RuntimeStatus::Running {
+                    self.ports.scheduler.start_game(&record);
+                }
+            }
+            Err(e) => self.refused(game_id, KIND, e),
+        }
+    }
+
     /// Before a removal: the list may have missed a container that still exists (a daemon
-    /// hiccup, a listing cut short). Only a `NotFound` from inspecting the recorded container
+    /// hiccup, a listing cut short). Only a `NotFound` from inspecting the recorded container,
+    /// or an answer describing another container (Docker also resolves names and id prefixes),
     /// lets the removal go ahead; anything else skips it — never remove on doubt.
-    async fn confirm_gone(&self, record: &RuntimeRecord) -> bool {
-        let game_id = record.game_id;
-        let container_id = &record.current_container_id;
+    async fn confirm_gone(&self, game_id: GameId, container_id: &str) -> bool {
         if container_id.is_empty() {
             return true;
         }
         match self.ports.docker.inspect(container_id).await {
             Err(e) if e.is_not_found() => true,
+            Ok(answer) if !is_same_container(&answer, container_id) => {
+                debug!(
+                    "inspect of {container_id:?} for game {game_id} answered with another \
+                     container ({:?}): the recorded one is gone",
+                    answer.id
+                );
+                true
+            }
             Ok(container) => {
                 warn!(
                     "not removing game {game_id}: its container {container_id:?} still exists \
@@ -337,74 +375,45 @@ impl Executor<'_, '_> {
         }
     }
 
-    /// One batched store call for probe-failure counters or snapshots (all of one kind).
-    async fn batch(&mut self, actions: &[&Action]) {
-        let mut updates = Vec::new();
-        let mut snapshots = Vec::new();
+    /// Every probe-failure counter of the plan, in one batched store call.
+    async fn probe_failures(&mut self, actions: &[&Action]) {
+        const KIND: &str = "set_probe_failures";
+        let mut updates = Vec::with_capacity(actions.len());
         for action in actions {
-            match action {
-                Action::SetProbeFailures { game_id, failures } => {
-                    if self.changed_meanwhile.contains(game_id) {
-                        self.conflict(
-                            *game_id,
-                            action.kind(),
-                            "an earlier write of this pass found it changed",
-                        );
-                        continue;
-                    }
-                    let Some(expected_status) = self
-                        .status_after
-                        .get(game_id)
-                        .copied()
-                        .or_else(|| self.records.get(game_id).map(|r| r.status))
-                    else {
-                        self.fail(*game_id, action.kind(), no_record(*game_id));
-                        continue;
-                    };
-                    updates.push(ProbeFailuresUpdate {
-                        game_id: *game_id,
-                        expected_status,
-                        failures: *failures,
-                    });
-                }
-                Action::PublishSnapshot { game_id, state } => snapshots.push(Snapshot {
+            let Action::SetProbeFailures { game_id, failures } = action else {
+                continue;
+            };
+            if let Some(expected) = self.expected(*game_id, KIND) {
+                updates.push(ProbeFailuresUpdate {
                     game_id: *game_id,
-                    state: serde_json::Value::clone(state),
-                    observed_at: self.seen.now,
-                }),
-                _ => {}
+                    expected,
+                    failures: *failures,
+                });
             }
         }
-        if !updates.is_empty() {
-            self.probe_failures(&updates).await;
+        if updates.is_empty() {
+            return;
         }
-        if !snapshots.is_empty() {
-            self.snapshots(&snapshots).await;
-        }
-    }
-
-    async fn probe_failures(&mut self, updates: &[ProbeFailuresUpdate]) {
-        const KIND: &str = "set_probe_failures";
-        match self.ports.store.set_probe_failures(updates).await {
+        match self.ports.store.set_probe_failures(&updates).await {
             Ok(rows) => {
                 let updated: HashSet<GameId> = rows.iter().map(|r| r.game_id).collect();
                 for record in rows {
                     self.stored(KIND, record);
                 }
-                for update in updates {
+                for update in &updates {
                     let game_id = update.game_id;
                     if updated.contains(&game_id) {
-                        let reason = match self.seen.probes.get(&game_id) {
+                        let reason = match self.basis.probes.get(&game_id) {
                             Some(ProbeOutcome::Error(reason)) => format!("{reason:?}"),
                             Some(ProbeOutcome::Ok(_)) => "\"engine answered\"".to_owned(),
                             None => "\"container not probed\"".to_owned(),
                         };
                         info!(
-                            "set_probe_failures game_id={game_id} failures={} reason={reason}",
+                            "set_probe_failures game_id={game_id} failures={} message={reason}",
                             update.failures
                         );
                     } else {
-                        self.conflict(game_id, KIND, "status is no longer the expected one");
+                        self.conflict(game_id, KIND, "status or container no longer as seen");
                     }
                 }
             }
@@ -412,9 +421,21 @@ impl Executor<'_, '_> {
         }
     }
 
-    async fn snapshots(&mut self, snapshots: &[Snapshot]) {
+    /// Every snapshot of the plan, in one batched store call.
+    async fn snapshots(&mut self, actions: &[&Action]) {
         const KIND: &str = "publish_snapshot";
-        match self.ports.store.publish_snapshots(snapshots).await {
+        let snapshots: Vec<Snapshot> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::PublishSnapshot { game_id, state } => Some(Snapshot {
+                    game_id: *game_id,
+                    state: serde_json::Value::clone(state),
+                    observed_at: self.basis.now,
+                }),
+                _ => None,
+            })
+            .collect();
+        match self.ports.store.publish_snapshots(&snapshots).await {
             Ok(()) => {
                 self.report.count_applied(KIND, snapshots.len() as u64);
                 debug!("published {} engine snapshots", snapshots.len());
@@ -424,38 +445,39 @@ impl Executor<'_, '_> {
     }
 
     /// A failed batch fails each of its actions; each failure keeps the batch's error as its
-    /// source.
+    /// source. A fenced batch ends the pass's writing instead.
     fn batch_failed(
         &mut self,
         kind: &'static str,
         games: impl Iterator<Item = GameId>,
         error: PortError,
     ) {
+        if error.is_fenced() {
+            warn!("batched {kind} refused: {error}");
+            self.applied.leadership_lost = Some(error.to_string());
+            return;
+        }
         let shared = Arc::new(error);
         for game_id in games {
-            self.fail(game_id, kind, share(&shared, &format!("batched {kind}")));
+            self.fail(
+                game_id,
+                kind,
+                PortError::shared(&shared, &format!("batched {kind}")),
+            );
         }
     }
+}
+
+/// Whether `answer` (Docker's answer to inspecting `recorded`) describes the recorded
+/// container: the same id, or one that extends it (a record holding Docker's short form).
+/// Docker resolves an inspect by id, then by name, then by id prefix, so a container *named*
+/// like the recorded id answers too, and it is not the recorded container.
+fn is_same_container(answer: &ContainerSummary, recorded: &str) -> bool {
+    answer.id == recorded || answer.id.starts_with(recorded)
 }
 
 fn no_record(game_id: GameId) -> PortError {
     PortError::invalid(format!(
         "the plan acts on game {game_id}, which has no record in the observation"
     ))
-}
-
-/// One error for each of several actions that a single call failed, with the same meaning and
-/// the original as its source.
-pub(crate) fn share(error: &Arc<PortError>, operation: &str) -> PortError {
-    let source = Arc::clone(error);
-    match &**error {
-        PortError::NotFound { what } => PortError::not_found(what.clone()),
-        PortError::Conflict { message } => PortError::conflict(message.clone()),
-        PortError::Timeout { operation, after } => PortError::timeout(operation.clone(), *after),
-        PortError::Invalid { message } => PortError::invalid(message.clone()),
-        PortError::Unavailable { .. } => {
-            PortError::unavailable(format!("{operation}: {error}"), source)
-        }
-        _ => PortError::other(format!("{operation}: {error}"), source),
-    }
 }

@@ -21,6 +21,7 @@ pub mod plan;
 mod planner;
 
 mod addressing;
+mod context;
 mod execute;
 mod observe;
 mod reconciler;
@@ -36,7 +37,7 @@ pub use planner::{
 };
 
 pub use addressing::probe_endpoint;
-pub use execute::BATCH_SIZE;
-pub use reconciler::{BuildError, Clock, Reconciler, ReconcilerBuilder};
+pub use context::Clock;
+pub use reconciler::{BuildError, Reconciler, ReconcilerBuilder};
 pub use report::{ActionFailure, ObserveStep, PassDurations, PassError, PassReport};
 pub use runner::TriggerHandle;

@@ -11,7 +11,7 @@ use log::debug;
 use tokio::time::Instant;
 
 use crate::addressing::probe_endpoint;
-use crate::reconciler::Ports;
+use crate::context::Ports;
 use crate::report::ObserveStep;
 use crate::{ProbeTarget, observation_needs, telemetry};
 

@@ -8,33 +8,18 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use galaxy_runtime_model::{Config, ConfigError, GameId, Scenario, Timestamp};
 use galaxy_runtime_ports::{
-    Cache, DockerPort, EnginePort, LeaderLock, LobbyPort, Scheduler, StorePort,
+    Cache, DockerPort, EnginePort, LeaderLock, LobbyPort, PortError, Scheduler, StorePort,
 };
 use log::{debug, info, warn};
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::execute::{self, Seen, share};
+use crate::context::{Clock, PlanBasis, Ports};
+use crate::execute;
 use crate::observe::{self, Observed};
 use crate::report::{ActionFailure, ObserveStep, PassError, PassReport};
 use crate::{Finding, Plan, plan, telemetry};
-
-/// Where a reconciler reads the time of a pass: the wall clock unless the builder is given
-/// another (tests, simulations).
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
-
-/// The ports a reconciler works through.
-pub(crate) struct Ports {
-    pub docker: Arc<dyn DockerPort>,
-    pub store: Arc<dyn StorePort>,
-    pub engine: Arc<dyn EnginePort>,
-    pub lobby: Option<Arc<dyn LobbyPort>>,
-    pub cache: Arc<dyn Cache>,
-    pub scheduler: Arc<dyn Scheduler>,
-    pub leader: Option<Arc<dyn LeaderLock>>,
-    pub clock: Clock,
-}
 
 pub(crate) struct Inner {
     pub ports: Ports,
@@ -396,12 +381,12 @@ impl Reconciler {
             report.containers = scenario.containers.len() as u64;
             report.records = scenario.records.len() as u64;
             report.set_plan(plan);
-            let seen = Seen {
+            let basis = PlanBasis {
                 now: scenario.now,
                 records: &scenario.records,
                 probes: &scenario.probes,
             };
-            return self.apply_and_finish(seen, plan, report, Vec::new()).await;
+            return self.apply_and_finish(basis, plan, report, Vec::new()).await;
         }
 
         let started = Instant::now();
@@ -430,7 +415,7 @@ impl Reconciler {
             plan = without_orphans_of(plan, &games);
             let shared = Arc::new(error);
             for game_id in games {
-                let error = share(&shared, "load game projections");
+                let error = PortError::shared(&shared, "load game projections");
                 warn!("adopt of game {game_id} failed: {error}");
                 telemetry::failure("adopt");
                 report.failures += 1;
@@ -445,23 +430,23 @@ impl Reconciler {
         report.set_plan(&plan);
         log_findings(&plan.findings);
 
-        let seen = Seen {
+        let basis = PlanBasis {
             now: observation.now,
             records: &observation.records,
             probes: &observation.probes,
         };
-        self.apply_and_finish(seen, &plan, report, failures).await
+        self.apply_and_finish(basis, &plan, report, failures).await
     }
 
     async fn apply_and_finish(
         &self,
-        seen: Seen<'_>,
+        basis: PlanBasis<'_>,
         plan: &Plan,
         mut report: PassReport,
         mut failures: Vec<ActionFailure>,
     ) -> Result<PassReport, PassError> {
         let started = Instant::now();
-        let applied = execute::apply(&self.inner.ports, seen, plan, &mut report).await;
+        let applied = execute::apply(&self.inner.ports, basis, plan, &mut report).await;
         report.durations.apply = started.elapsed();
         failures.extend(applied.failures);
         if let Some(reason) = applied.leadership_lost {

@@ -22,7 +22,7 @@ use galaxy_runtime_model::{
     Config, ContainerState, GameId, GameProjection, JobResult, RuntimeRecord, RuntimeStatus,
     Timestamp,
 };
-use galaxy_runtime_ports::{Cache, StatusChange, StorePort};
+use galaxy_runtime_ports::{Cache, Expected, StatusChange, StorePort};
 use galaxy_runtime_reconciler::{PassReport, Reconciler};
 use serde_json::json;
 
@@ -230,7 +230,7 @@ impl World {
                 if let Some(record) = self.rng.pick(&live) {
                     let change = StatusChange {
                         game_id: record.game_id,
-                        from: record.status,
+                        expected: Expected::of(&record),
                         to: RuntimeStatus::Stopped,
                         message: "stopped by the lobby".to_owned(),
                         at: self.now(),

@@ -134,7 +134,7 @@ async fn missing_container_is_removed_cached_and_lobby_told() {
         .expect_transition_status()
         .withf(move |c| {
             c.game_id == game
-                && c.from == RuntimeStatus::Running
+                && c.expected.status == RuntimeStatus::Running
                 && c.to == RuntimeStatus::Removed
                 && c.message == "container disappeared"
                 && c.at == ts(NOW)
@@ -317,6 +317,144 @@ async fn inspect_finds_a_container_the_list_missed_so_it_is_not_removed() {
     let report = m.build(config()).tick().await.expect("pass ok");
     assert_eq!(report.skipped_removals, 1);
     assert_eq!(report.applied_total(), 0);
+}
+
+/// Docker resolves an inspect by id, then by name, then by id prefix: a container *named* like
+/// the gone container's id answers, with another id, and must not block the removal for ever.
+#[tokio::test]
+async fn an_inspect_answer_with_another_id_confirms_the_removal() {
+    let game = gid(1);
+    let mut m = Mocks::new()
+        .listing(vec![], vec![record(game, RuntimeStatus::Running, "c1")])
+        .any_cache();
+    m.docker
+        .expect_inspect()
+        .with(eq("c1"))
+        .times(1)
+        .returning(move |_| {
+            let mut squatter = container("f00dcafe", gid(7), ContainerState::Running);
+            squatter.name = "/c1".to_owned();
+            Ok(squatter)
+        });
+    m.store
+        .expect_transition_status()
+        .withf(|c| c.to == RuntimeStatus::Removed && c.expected.current_container_id == "c1")
+        .times(1)
+        .returning(|c| Ok(record(c.game_id, c.to, "c1")));
+    m.lobby
+        .expect_on_runtime_job_result()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let report = m.build(config()).tick().await.expect("pass ok");
+    assert_eq!(report.skipped_removals, 0);
+    assert_eq!(report.applied["set_status"], 1);
+}
+
+/// A record holding Docker's short form of an id: an answer whose id extends it is the same
+/// container, still there.
+#[tokio::test]
+async fn an_inspect_answer_extending_a_short_recorded_id_is_the_same_container() {
+    let game = gid(1);
+    let mut m = Mocks::new().listing(
+        vec![],
+        vec![record(game, RuntimeStatus::Running, "5289b564e935")],
+    );
+    m.docker.expect_inspect().times(1).returning(move |_| {
+        Ok(container(
+            "5289b564e935c0ffee0000000000000000000000000000000000000000000000",
+            game,
+            ContainerState::Running,
+        ))
+    });
+    let report = m.build(config()).tick().await.expect("pass ok");
+    assert_eq!(report.skipped_removals, 1);
+    assert_eq!(report.applied_total(), 0);
+}
+
+/// Every record write expects the status *and* the container the plan saw; after this pass's
+/// own rebind, the game's status change expects the container the rebind left.
+#[tokio::test]
+async fn writes_expect_the_observed_status_and_container_then_their_own() {
+    let game = gid(1);
+    let mut rec = record(game, RuntimeStatus::Running, "old");
+    rec.probe_failures = 2;
+    let mut m = Mocks::new()
+        .listing(
+            vec![container("new", game, ContainerState::Exited)],
+            vec![rec],
+        )
+        .any_cache();
+    let mut seq = Sequence::new();
+    m.store
+        .expect_rebind()
+        .withf(|r| {
+            r.expected.status == RuntimeStatus::Running
+                && r.expected.current_container_id == "old"
+                && r.container_id == "new"
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|r| Ok(record(r.game_id, RuntimeStatus::Running, &r.container_id)));
+    m.store
+        .expect_transition_status()
+        .withf(|c| {
+            c.expected.status == RuntimeStatus::Running
+                && c.expected.current_container_id == "new"
+                && c.to == RuntimeStatus::EngineUnreachable
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|c| Ok(record(c.game_id, c.to, "new")));
+    m.store
+        .expect_set_probe_failures()
+        .withf(|u| {
+            u[0].failures == 3
+                && u[0].expected.status == RuntimeStatus::EngineUnreachable
+                && u[0].expected.current_container_id == "new"
+        })
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|u| {
+            Ok(vec![record(
+                u[0].game_id,
+                RuntimeStatus::EngineUnreachable,
+                "new",
+            )])
+        });
+    let report = m.build(config()).tick().await.expect("pass ok");
+    assert_eq!(report.applied["rebind"], 1);
+    assert_eq!(report.applied["set_status"], 1);
+    assert_eq!(report.applied["set_probe_failures"], 1);
+    assert_eq!(report.conflicts, 0);
+}
+
+/// A fenced store refuses a write because this replica no longer leads: nothing more is
+/// written, the pass says leadership was lost, and the refusal is not an action failure.
+#[tokio::test]
+async fn a_fenced_write_stops_the_pass_as_leadership_lost() {
+    let (a, b) = (gid(1), gid(2));
+    let mut m = Mocks::new().listing(
+        vec![],
+        vec![
+            record(a, RuntimeStatus::Running, ""),
+            record(b, RuntimeStatus::Running, ""),
+        ],
+    );
+    m.store.expect_transition_status().times(1).returning(|_| {
+        Err(PortError::fenced(
+            "this replica does not hold the leader lock; the write is refused",
+        ))
+    });
+    // No lobby call, no cache write, no second transition.
+    let err = m.build(config()).tick().await.expect_err("fenced");
+    assert!(matches!(err, PassError::LeadershipLost { .. }), "{err:?}");
+    assert!(err.failures().is_empty(), "{err}");
+    assert_eq!(
+        err.report().not_applied,
+        1,
+        "the second removal is not tried"
+    );
+    assert_eq!(err.report().applied_total(), 0);
 }
 
 #[tokio::test]
@@ -525,7 +663,9 @@ async fn rebind_expects_the_observed_container_and_conflicts_are_counted() {
     m.store
         .expect_rebind()
         .withf(move |r| {
-            r.game_id == a && r.expected_container_id == "old-a" && r.container_id == "new-a"
+            r.game_id == a
+                && r.expected.current_container_id == "old-a"
+                && r.container_id == "new-a"
         })
         .times(1)
         .returning(|r| {
@@ -535,7 +675,7 @@ async fn rebind_expects_the_observed_container_and_conflicts_are_counted() {
         });
     m.store
         .expect_rebind()
-        .withf(move |r| r.game_id == b && r.expected_container_id == "old-b")
+        .withf(move |r| r.game_id == b && r.expected.current_container_id == "old-b")
         .times(1)
         .returning(|_| Err(PortError::conflict("container is no longer old-b")));
     let report = m.build(config()).tick().await.expect("pass ok");
@@ -564,7 +704,9 @@ async fn engine_back_sets_running_then_resets_failures_with_the_new_status_and_p
     let mut seq = Sequence::new();
     m.store
         .expect_transition_status()
-        .withf(|c| c.from == RuntimeStatus::EngineUnreachable && c.to == RuntimeStatus::Running)
+        .withf(|c| {
+            c.expected.status == RuntimeStatus::EngineUnreachable && c.to == RuntimeStatus::Running
+        })
         .times(1)
         .in_sequence(&mut seq)
         .returning(|c| Ok(record(c.game_id, c.to, "c1")));
@@ -574,7 +716,7 @@ async fn engine_back_sets_running_then_resets_failures_with_the_new_status_and_p
             u.len() == 1
                 && u[0].game_id == game
                 && u[0].failures == 0
-                && u[0].expected_status == RuntimeStatus::Running
+                && u[0].expected.status == RuntimeStatus::Running
         })
         .times(1)
         .in_sequence(&mut seq)
@@ -623,7 +765,7 @@ async fn failures_reaching_the_threshold_mark_unreachable_and_count_with_that_st
         .returning(|c| Ok(record(c.game_id, c.to, "c1")));
     m.store
         .expect_set_probe_failures()
-        .withf(|u| u[0].failures == 3 && u[0].expected_status == RuntimeStatus::EngineUnreachable)
+        .withf(|u| u[0].failures == 3 && u[0].expected.status == RuntimeStatus::EngineUnreachable)
         .times(1)
         .returning(|_| Ok(vec![]));
     let report = m.build(config()).tick().await.expect("pass ok");
@@ -691,9 +833,11 @@ async fn a_failed_batch_fails_each_of_its_games_with_the_same_meaning() {
     assert!(source.to_string().contains("snapshots"), "{source}");
 }
 
+/// The batch size is the store's business (a SQL store splits a batch into statements of its
+/// own size): the executor hands over every snapshot of the pass in one call, however many.
 #[tokio::test]
-async fn batches_are_split_at_batch_size() {
-    let n = galaxy_runtime_reconciler::BATCH_SIZE as u32 + 3;
+async fn batches_go_to_the_store_whole() {
+    let n = 1_503u32;
     let containers = (0..n)
         .map(|i| container(&format!("c{i}"), gid(i), ContainerState::Running))
         .collect();
@@ -705,18 +849,10 @@ async fn batches_are_split_at_batch_size() {
         .expect_status()
         .times(n as usize)
         .returning(|_| Ok(serde_json::json!({})));
-    let mut seq = Sequence::new();
     m.store
         .expect_publish_snapshots()
-        .withf(|s| s.len() == galaxy_runtime_reconciler::BATCH_SIZE)
+        .withf(move |s| s.len() == n as usize)
         .times(1)
-        .in_sequence(&mut seq)
-        .returning(|_| Ok(()));
-    m.store
-        .expect_publish_snapshots()
-        .withf(|s| s.len() == 3)
-        .times(1)
-        .in_sequence(&mut seq)
         .returning(|_| Ok(()));
     let report = m.build(config()).tick().await.expect("pass ok");
     assert_eq!(report.applied["publish_snapshot"], u64::from(n));
@@ -1257,7 +1393,7 @@ async fn one_info_line_per_change_and_container_text_is_escaped() {
         .map(|(_, l)| l)
         .collect();
     let removal = format!(
-        "set_status game_id={gone} from=running to=removed reason=\"container disappeared\""
+        "set_status game_id={gone} from=running to=removed message=\"container disappeared\""
     );
     assert_eq!(
         info.iter().filter(|l| ***l == removal).count(),

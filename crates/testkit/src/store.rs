@@ -18,9 +18,12 @@ use galaxy_runtime_model::{
     GameId, GameProjection, RuntimeRecord, RuntimeStatus, Snapshot, Timestamp,
 };
 use galaxy_runtime_ports::{
-    AdoptInsert, AdoptUpdate, GameCatalog, ProbeFailuresUpdate, Rebind, StatusChange, StorePort,
+    AdoptInsert, AdoptUpdate, Expected, GameCatalog, PortError, ProbeFailuresUpdate, Rebind,
+    StatusChange, StorePort,
 };
 use serde_json::json;
+
+use galaxy_runtime_ports::PortResult;
 
 use crate::{expect_conflict, expect_not_found, expect_ok, now_micros};
 
@@ -39,12 +42,15 @@ pub async fn run_all<S: StorePort + GameCatalog + ?Sized>(store: &S) {
     list_get_create(store).await;
     create_twice_conflicts(store).await;
     transition_status_compare_and_set(store).await;
+    transition_status_compares_the_container(store).await;
     transition_status_not_found(store).await;
     transition_status_probe_failures(store).await;
     forward_only(store).await;
     rebind_compare_and_set(store).await;
+    rebind_compares_the_status(store).await;
     upsert_adopted_inserts(store).await;
     upsert_adopted_updates(store).await;
+    upsert_adopted_compare_and_set(store).await;
     upsert_adopted_terminal_conflicts(store).await;
     set_probe_failures_batch(store).await;
     set_probe_failures_large_batch(store).await;
@@ -56,6 +62,19 @@ pub async fn run_all<S: StorePort + GameCatalog + ?Sized>(store: &S) {
     concurrent_rebinds_one_winner(store).await;
 }
 
+/// The container id of [`sample_record`]'s record of `game_id`.
+pub fn sample_container_id(game_id: GameId) -> String {
+    format!("container-{}", game_id.as_uuid().simple())
+}
+
+/// What a writer expects of [`sample_record`]'s record of `game_id` with `status`.
+pub fn sample_expected(game_id: GameId, status: RuntimeStatus) -> Expected {
+    Expected {
+        status,
+        current_container_id: sample_container_id(game_id),
+    }
+}
+
 /// A record with every field filled, as a start job would write it, whose status changed an hour
 /// ago (so `start_grace` never matters to a reader).
 pub fn sample_record(game_id: GameId, status: RuntimeStatus) -> RuntimeRecord {
@@ -64,7 +83,7 @@ pub fn sample_record(game_id: GameId, status: RuntimeStatus) -> RuntimeRecord {
     RuntimeRecord {
         game_id,
         status,
-        current_container_id: format!("container-{}", game_id.as_uuid().simple()),
+        current_container_id: sample_container_id(game_id),
         current_image_ref: "galaxy/engine:1.4".to_owned(),
         current_engine_version: "1.4.0".to_owned(),
         engine_endpoint: format!("http://galaxy-game-{game_id}:8080"),
@@ -196,10 +215,13 @@ pub async fn transition_status_compare_and_set<S: StorePort + ?Sized>(store: &S)
     .await;
     let at = now_micros();
 
-    let rule = "StorePort::transition_status: a wrong from must give Conflict";
+    let rule = "StorePort::transition_status: a wrong expected status must give Conflict";
     let wrong = StatusChange {
         game_id: record.game_id,
-        from: RuntimeStatus::Running,
+        expected: Expected {
+            status: RuntimeStatus::Running,
+            ..Expected::of(&record)
+        },
         to: RuntimeStatus::Stopped,
         message: "testkit: wrong from".to_owned(),
         at,
@@ -209,13 +231,13 @@ pub async fn transition_status_compare_and_set<S: StorePort + ?Sized>(store: &S)
 
     let change = StatusChange {
         game_id: record.game_id,
-        from: RuntimeStatus::Starting,
+        expected: Expected::of(&record),
         to: RuntimeStatus::Running,
         message: "engine reachable".to_owned(),
         at,
     };
     let updated = expect_ok(
-        "StorePort::transition_status: the right from must succeed",
+        "StorePort::transition_status: the right expected status and container must succeed",
         store.transition_status(change.clone()).await,
     );
     let expected = RuntimeRecord {
@@ -244,11 +266,122 @@ pub async fn transition_status_compare_and_set<S: StorePort + ?Sized>(store: &S)
     assert_unchanged(store, &expected, rule).await;
 }
 
+/// The conflict message of `result`, which must be a `Conflict`.
+fn conflict_message(rule: &str, result: PortResult<RuntimeRecord>) -> String {
+    match result {
+        Err(PortError::Conflict { message, .. }) => message,
+        Err(other) => panic!("{rule}: expected Conflict, got {other:?}"),
+        Ok(record) => panic!("{rule}: expected Conflict, got Ok({record:?})"),
+    }
+}
+
+/// `transition_status` compares the container too: a restart job that moved the game to a new
+/// container (status unchanged, `running`) makes a change planned on the old container a
+/// `Conflict` that changes nothing, whose message says what changed
+/// (`record now on container …, not …`). A store that compares the status alone fails here —
+/// and would mark a running game `removed`.
+pub async fn transition_status_compares_the_container<S: StorePort + ?Sized>(store: &S) {
+    let record = create(
+        store,
+        sample_record(GameId::new_random(), RuntimeStatus::Running),
+    )
+    .await;
+    let seen_before_restart = Expected {
+        current_container_id: "the-container-before-a-restart".to_owned(),
+        ..Expected::of(&record)
+    };
+    let rule = "StorePort::transition_status: compare-and-set on the container too: a record \
+                moved to another container meanwhile must give Conflict";
+    let message = conflict_message(
+        rule,
+        store
+            .transition_status(StatusChange {
+                game_id: record.game_id,
+                expected: seen_before_restart,
+                to: RuntimeStatus::Removed,
+                message: "container disappeared".to_owned(),
+                at: now_micros(),
+            })
+            .await,
+    );
+    assert_unchanged(store, &record, rule).await;
+    assert!(
+        message.contains("record now on container"),
+        "StorePort::transition_status: a conflict must say what changed (\"record now on \
+         container …, not …\"), got {message:?}"
+    );
+}
+
+/// `rebind` compares the status too: a record whose status changed meanwhile (a stop job) is a
+/// `Conflict` even when its container is the expected one.
+pub async fn rebind_compares_the_status<S: StorePort + ?Sized>(store: &S) {
+    let record = create(
+        store,
+        sample_record(GameId::new_random(), RuntimeStatus::Stopped),
+    )
+    .await;
+    let rule = "StorePort::rebind: compare-and-set on the status too: a record whose status \
+                changed meanwhile must give Conflict";
+    let message = conflict_message(
+        rule,
+        store
+            .rebind(Rebind {
+                game_id: record.game_id,
+                expected: Expected {
+                    status: RuntimeStatus::Running,
+                    ..Expected::of(&record)
+                },
+                container_id: "testkit-other".to_owned(),
+                image_ref: "galaxy/engine:1.5".to_owned(),
+                engine_version: "1.5.0".to_owned(),
+            })
+            .await,
+    );
+    assert_unchanged(store, &record, rule).await;
+    assert!(
+        message.contains("stopped"),
+        "StorePort::rebind: a conflict must say what changed, got {message:?}"
+    );
+}
+
+/// `upsert_adopted` is compare-and-set on what the caller saw: with `expected: None` (the caller
+/// saw no record) an existing record is a `Conflict` and stays as it is (a start job wrote it
+/// meanwhile); with an expectation the record no longer holds (another container), too.
+pub async fn upsert_adopted_compare_and_set<S: StorePort + ?Sized>(store: &S) {
+    let mut existing = sample_record(GameId::new_random(), RuntimeStatus::Starting);
+    existing.current_container_id = String::new();
+    let existing = create(store, existing).await;
+
+    let (insert, update) = adoption(existing.game_id, RuntimeStatus::Running);
+    let rule = "StorePort::upsert_adopted: with expected None, a record that exists must give \
+                Conflict";
+    expect_conflict(
+        rule,
+        store.upsert_adopted(insert.clone(), update.clone()).await,
+    );
+    assert_unchanged(store, &existing, rule).await;
+
+    let stale = AdoptUpdate {
+        expected: Some(Expected {
+            current_container_id: "another-container".to_owned(),
+            ..Expected::of(&existing)
+        }),
+        ..update
+    };
+    let rule = "StorePort::upsert_adopted: an expectation the record no longer holds must give \
+                Conflict";
+    expect_conflict(rule, store.upsert_adopted(insert, stale).await);
+    assert_unchanged(store, &existing, rule).await;
+}
+
 /// `transition_status` of a game without a record is `NotFound`.
 pub async fn transition_status_not_found<S: StorePort + ?Sized>(store: &S) {
     let change = StatusChange {
         game_id: GameId::new_random(),
-        from: RuntimeStatus::Running,
+        expected: Expected {
+            status: RuntimeStatus::Running,
+            current_container_id: "c1".to_owned(),
+        },
         to: RuntimeStatus::Removed,
         message: "container disappeared".to_owned(),
         at: now_micros(),
@@ -270,11 +403,11 @@ pub async fn transition_status_probe_failures<S: StorePort + ?Sized>(store: &S) 
         record.probe_failures = 2;
         let record = create(store, record).await;
         let updated = expect_ok(
-            "StorePort::transition_status: the right from must succeed",
+            "StorePort::transition_status: the right expected status and container must succeed",
             store
                 .transition_status(StatusChange {
                     game_id: record.game_id,
-                    from: RuntimeStatus::Starting,
+                    expected: Expected::of(&record),
                     to,
                     message: "testkit".to_owned(),
                     at: now_micros(),
@@ -299,8 +432,8 @@ pub async fn transition_status_probe_failures<S: StorePort + ?Sized>(store: &S) 
 }
 
 /// The forward-only rule: nothing moves a record out of `removed` or `failed` — neither
-/// `transition_status` (whatever `from` says) nor `rebind`; each attempt is a `Conflict` and the
-/// record is unchanged.
+/// `transition_status` (whatever the expected status says) nor `rebind`; each attempt is a
+/// `Conflict` and the record is unchanged.
 pub async fn forward_only<S: StorePort + ?Sized>(store: &S) {
     for terminal in [RuntimeStatus::Removed, RuntimeStatus::Failed] {
         let record = create(store, sample_record(GameId::new_random(), terminal)).await;
@@ -312,7 +445,10 @@ pub async fn forward_only<S: StorePort + ?Sized>(store: &S) {
                 );
                 let change = StatusChange {
                     game_id: record.game_id,
-                    from,
+                    expected: Expected {
+                        status: from,
+                        ..Expected::of(&record)
+                    },
                     to,
                     message: "testkit: leave a terminal status".to_owned(),
                     at: now_micros(),
@@ -326,7 +462,7 @@ pub async fn forward_only<S: StorePort + ?Sized>(store: &S) {
         );
         let rebind = Rebind {
             game_id: record.game_id,
-            expected_container_id: record.current_container_id.clone(),
+            expected: Expected::of(&record),
             container_id: "testkit-new-container".to_owned(),
             image_ref: "galaxy/engine:9.9".to_owned(),
             engine_version: "9.9.0".to_owned(),
@@ -336,7 +472,7 @@ pub async fn forward_only<S: StorePort + ?Sized>(store: &S) {
     }
 }
 
-/// `rebind` is a compare-and-set on `expected_container_id` (an empty one included): a wrong one
+/// `rebind` is a compare-and-set on the expected container (an empty one included): a wrong one
 /// is a `Conflict` that changes nothing; the right one changes container, image and engine
 /// version only and returns the stored record; a game without a record is `NotFound`.
 pub async fn rebind_compare_and_set<S: StorePort + ?Sized>(store: &S) {
@@ -347,18 +483,21 @@ pub async fn rebind_compare_and_set<S: StorePort + ?Sized>(store: &S) {
     .await;
     let rebind = |expected: &str, to: &str| Rebind {
         game_id: record.game_id,
-        expected_container_id: expected.to_owned(),
+        expected: Expected {
+            status: RuntimeStatus::Running,
+            current_container_id: expected.to_owned(),
+        },
         container_id: to.to_owned(),
         image_ref: "galaxy/engine:1.5".to_owned(),
         engine_version: "1.5.0".to_owned(),
     };
 
-    let rule = "StorePort::rebind: a wrong expected_container_id must give Conflict";
+    let rule = "StorePort::rebind: a wrong expected container must give Conflict";
     expect_conflict(rule, store.rebind(rebind("not-the-container", "c2")).await);
     assert_unchanged(store, &record, rule).await;
 
     let updated = expect_ok(
-        "StorePort::rebind: the right expected_container_id must succeed",
+        "StorePort::rebind: the right expected status and container must succeed",
         store
             .rebind(rebind(&record.current_container_id, "c2"))
             .await,
@@ -394,10 +533,11 @@ pub async fn rebind_compare_and_set<S: StorePort + ?Sized>(store: &S) {
     unbound.current_container_id = String::new();
     let unbound = create(store, unbound).await;
     let updated = expect_ok(
-        "StorePort::rebind: an empty expected_container_id must match an empty one",
+        "StorePort::rebind: an empty expected container must match an empty one",
         store
             .rebind(Rebind {
                 game_id: unbound.game_id,
+                expected: Expected::of(&unbound),
                 ..rebind("", "c4")
             })
             .await,
@@ -433,6 +573,7 @@ fn adoption(game_id: GameId, status: RuntimeStatus) -> (AdoptInsert, AdoptUpdate
     record.turn_schedule = "adopt-schedule".to_owned();
     record.status_changed_at = now_micros();
     let update = AdoptUpdate {
+        expected: None,
         status,
         current_container_id: record.current_container_id.clone(),
         current_image_ref: record.current_image_ref.clone(),
@@ -442,7 +583,8 @@ fn adoption(game_id: GameId, status: RuntimeStatus) -> (AdoptInsert, AdoptUpdate
     (AdoptInsert { record }, update)
 }
 
-/// `upsert_adopted` of a game without a record inserts `insert.record` and returns it.
+/// `upsert_adopted` of a game without a record inserts `insert.record` and returns it;
+/// repeating it (the caller still saw no record) is a `Conflict` that changes nothing.
 pub async fn upsert_adopted_inserts<S: StorePort + ?Sized>(store: &S) {
     let (insert, update) = adoption(GameId::new_random(), RuntimeStatus::Running);
     let stored = expect_ok(
@@ -460,18 +602,11 @@ pub async fn upsert_adopted_inserts<S: StorePort + ?Sized>(store: &S) {
     )
     .await;
 
-    let again = expect_ok(
-        "StorePort::upsert_adopted: repeating it must be harmless",
-        store.upsert_adopted(insert.clone(), update).await,
-    );
-    assert_eq!(
-        (again.status, again.current_container_id.as_str()),
-        (
-            insert.record.status,
-            insert.record.current_container_id.as_str()
-        ),
-        "StorePort::upsert_adopted: repeating it must leave the adopted values"
-    );
+    // The caller saw no record, and now there is one: repeating the adoption is a conflict
+    // that leaves the adopted record as it is.
+    let rule = "StorePort::upsert_adopted: repeating it must give Conflict and change nothing";
+    expect_conflict(rule, store.upsert_adopted(insert.clone(), update).await);
+    assert_unchanged(store, &insert.record, rule).await;
 }
 
 /// `upsert_adopted` of a game with a non-terminal record overwrites status, container, image,
@@ -485,9 +620,11 @@ pub async fn upsert_adopted_updates<S: StorePort + ?Sized>(store: &S) {
     existing.probe_failures = 2;
     let existing = create(store, existing).await;
 
-    let (insert, update) = adoption(existing.game_id, RuntimeStatus::Running);
+    let (insert, mut update) = adoption(existing.game_id, RuntimeStatus::Running);
+    update.expected = Some(Expected::of(&existing));
     let stored = expect_ok(
-        "StorePort::upsert_adopted: must update a non-terminal record",
+        "StorePort::upsert_adopted: must update a non-terminal record that holds what was \
+         expected",
         store.upsert_adopted(insert, update.clone()).await,
     );
     let rule = "StorePort::upsert_adopted: the update path must overwrite only status, container, \
@@ -526,7 +663,8 @@ pub async fn upsert_adopted_updates<S: StorePort + ?Sized>(store: &S) {
 pub async fn upsert_adopted_terminal_conflicts<S: StorePort + ?Sized>(store: &S) {
     for terminal in [RuntimeStatus::Removed, RuntimeStatus::Failed] {
         let record = create(store, sample_record(GameId::new_random(), terminal)).await;
-        let (insert, update) = adoption(record.game_id, RuntimeStatus::Running);
+        let (insert, mut update) = adoption(record.game_id, RuntimeStatus::Running);
+        update.expected = Some(Expected::of(&record));
         let rule = format!(
             "StorePort::upsert_adopted: forward-only, adopting over a {terminal} record must give \
              Conflict"
@@ -555,7 +693,8 @@ async fn check_probe_failures<S: StorePort + ?Sized>(
     assert_eq!(
         returned.len(),
         expected.len(),
-        "StorePort::set_probe_failures: must return exactly the updated rows"
+        "StorePort::set_probe_failures: must return exactly the updated rows, those that hold \
+         their expected status and container"
     );
     assert!(
         &returned == expected,
@@ -569,14 +708,14 @@ async fn check_probe_failures<S: StorePort + ?Sized>(
             listed.get(game_id),
             Some(want),
             "StorePort::set_probe_failures: a row must be updated only if it exists and has its \
-             expected_status, and then only its probe_failures"
+             expected status and container, and then only its probe_failures"
         );
     }
 }
 
-/// `set_probe_failures` updates the rows that exist with their `expected_status`, skips the
-/// others (another status, no record), returns exactly the updated rows, and accepts an empty
-/// batch.
+/// `set_probe_failures` updates the rows that exist with their expected status and container,
+/// skips the others (another status, another container, no record), returns exactly the
+/// updated rows, and accepts an empty batch.
 pub async fn set_probe_failures_batch<S: StorePort + ?Sized>(store: &S) {
     let running = create(
         store,
@@ -593,27 +732,47 @@ pub async fn set_probe_failures_batch<S: StorePort + ?Sized>(store: &S) {
         sample_record(GameId::new_random(), RuntimeStatus::Stopped),
     )
     .await;
+    let moved = create(
+        store,
+        sample_record(GameId::new_random(), RuntimeStatus::Running),
+    )
+    .await;
     let missing = GameId::new_random();
 
     let updates = [
         ProbeFailuresUpdate {
             game_id: running.game_id,
-            expected_status: RuntimeStatus::Running,
+            expected: Expected::of(&running),
             failures: 1,
         },
         ProbeFailuresUpdate {
             game_id: unreachable.game_id,
-            expected_status: RuntimeStatus::Running,
+            expected: Expected {
+                status: RuntimeStatus::Running,
+                ..Expected::of(&unreachable)
+            },
             failures: 5,
         },
         ProbeFailuresUpdate {
             game_id: stopped.game_id,
-            expected_status: RuntimeStatus::Stopped,
+            expected: Expected::of(&stopped),
             failures: 3,
+        },
+        // The status is as expected, the container is not: a restart job moved the game.
+        ProbeFailuresUpdate {
+            game_id: moved.game_id,
+            expected: Expected {
+                current_container_id: "the-container-before-a-restart".to_owned(),
+                ..Expected::of(&moved)
+            },
+            failures: 4,
         },
         ProbeFailuresUpdate {
             game_id: missing,
-            expected_status: RuntimeStatus::Running,
+            expected: Expected {
+                status: RuntimeStatus::Running,
+                current_container_id: "c1".to_owned(),
+            },
             failures: 1,
         },
     ];
@@ -641,6 +800,7 @@ pub async fn set_probe_failures_batch<S: StorePort + ?Sized>(store: &S) {
         (running.game_id, running.clone()),
         (unreachable.game_id, unreachable.clone()),
         (stopped.game_id, stopped.clone()),
+        (moved.game_id, moved.clone()),
     ]);
     let all = originals.keys().copied().collect();
     check_probe_failures(store, answer, &expected, &all, &originals).await;
@@ -661,7 +821,7 @@ pub async fn set_probe_failures_batch<S: StorePort + ?Sized>(store: &S) {
 }
 
 /// `set_probe_failures` with [`LARGE_BATCH`] rows, one in ten of them skipped for a wrong
-/// expected status, in one call.
+/// expected status and one in ten for a wrong expected container, in one call.
 pub async fn set_probe_failures_large_batch<S: StorePort + ?Sized>(store: &S) {
     let records: Vec<_> = (0..LARGE_BATCH)
         .map(|_| sample_record(GameId::new_random(), RuntimeStatus::Running))
@@ -672,14 +832,16 @@ pub async fn set_probe_failures_large_batch<S: StorePort + ?Sized>(store: &S) {
     let mut expected = BTreeMap::new();
     for (i, record) in records.iter().enumerate() {
         let failures = u32::try_from(i % 7 + 1).unwrap_or(1);
-        let skipped = i % 10 == 3;
+        let skipped = matches!(i % 10, 3 | 7);
+        let mut expected_row = Expected::of(record);
+        match i % 10 {
+            3 => expected_row.status = RuntimeStatus::EngineUnreachable,
+            7 => expected_row.current_container_id = format!("moved-{i}"),
+            _ => {}
+        }
         updates.push(ProbeFailuresUpdate {
             game_id: record.game_id,
-            expected_status: if skipped {
-                RuntimeStatus::EngineUnreachable
-            } else {
-                RuntimeStatus::Running
-            },
+            expected: expected_row,
             failures,
         });
         if !skipped {
@@ -978,7 +1140,7 @@ pub async fn concurrent_transitions_one_winner<S: StorePort + ?Sized>(store: &S)
     let changes: Vec<_> = (0..RACERS)
         .map(|i| StatusChange {
             game_id: record.game_id,
-            from: RuntimeStatus::Running,
+            expected: Expected::of(&record),
             to: targets[i % targets.len()],
             message: format!("testkit racer {i}"),
             at: base.saturating_add(Duration::from_millis(u64::try_from(i).unwrap_or(0))),
@@ -1026,7 +1188,7 @@ pub async fn concurrent_rebinds_one_winner<S: StorePort + ?Sized>(store: &S) {
     let rebinds: Vec<_> = (0..RACERS)
         .map(|i| Rebind {
             game_id: record.game_id,
-            expected_container_id: record.current_container_id.clone(),
+            expected: Expected::of(&record),
             container_id: format!("racer-{i}"),
             image_ref: format!("galaxy/engine:{i}"),
             engine_version: format!("{i}.0.0"),

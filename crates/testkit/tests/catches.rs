@@ -14,8 +14,8 @@ use galaxy_runtime_model::{
     Snapshot,
 };
 use galaxy_runtime_ports::{
-    AdoptInsert, AdoptUpdate, DockerPort, GameCatalog, LabelFilter, PortError, PortResult,
-    ProbeFailuresUpdate, Rebind, StatusChange, StorePort,
+    AdoptInsert, AdoptUpdate, DockerPort, Expected, GameCatalog, LabelFilter, PortError,
+    PortResult, ProbeFailuresUpdate, Rebind, StatusChange, StorePort,
 };
 use galaxy_runtime_testkit::docker::{ContainerSpec, DockerFixture, unique_run_value};
 use galaxy_runtime_testkit::engine::{EngineBehaviour, EngineFixture};
@@ -51,8 +51,14 @@ enum StoreFlaw {
     NoForwardOnly,
     /// `transition_status` reads, yields, then writes: racing writers all win.
     NonAtomicTransition,
-    /// `rebind` ignores `expected_container_id`.
+    /// `rebind` ignores what the caller expected.
     RebindWithoutCompare,
+    /// `rebind` compares the container alone, not the status.
+    RebindIgnoresStatus,
+    /// Status changes and probe counters compare the status alone, not the container.
+    StatusOnlyCompare,
+    /// `upsert_adopted` overwrites a record the caller did not see.
+    AdoptionOverwritesUnseen,
     /// `upsert_adopted` writes the whole insert record over an existing one.
     UpsertOverwritesEverything,
     /// `set_probe_failures` drops every update after the first 1 000 (a chunking bug).
@@ -102,13 +108,18 @@ impl StorePort for FlawedStore {
         self.inner.load_game_projections(game_ids).await
     }
 
-    async fn transition_status(&self, change: StatusChange) -> PortResult<RuntimeRecord> {
+    async fn transition_status(&self, mut change: StatusChange) -> PortResult<RuntimeRecord> {
+        if self.flaw == StoreFlaw::StatusOnlyCompare
+            && let Some(record) = self.inner.record(change.game_id)
+        {
+            change.expected.current_container_id = record.current_container_id;
+        }
         match self.flaw {
             StoreFlaw::NoForwardOnly | StoreFlaw::NonAtomicTransition => {
                 let Some(mut record) = self.inner.record(change.game_id) else {
                     return Err(PortError::not_found("record"));
                 };
-                if record.status != change.from {
+                if record.status != change.expected.status {
                     return Err(PortError::conflict("status differs"));
                 }
                 if self.flaw == StoreFlaw::NonAtomicTransition {
@@ -131,9 +142,16 @@ impl StorePort for FlawedStore {
             && let Some(record) = self.inner.record(rebind.game_id)
         {
             let rebind = Rebind {
-                expected_container_id: record.current_container_id,
+                expected: Expected::of(&record),
                 ..rebind
             };
+            return self.inner.rebind(rebind).await;
+        }
+        if self.flaw == StoreFlaw::RebindIgnoresStatus
+            && let Some(record) = self.inner.record(rebind.game_id)
+        {
+            let mut rebind = rebind;
+            rebind.expected.status = record.status;
             return self.inner.rebind(rebind).await;
         }
         self.inner.rebind(rebind).await
@@ -153,6 +171,15 @@ impl StorePort for FlawedStore {
             self.inner.insert_record(insert.record.clone());
             return Ok(insert.record);
         }
+        if self.flaw == StoreFlaw::AdoptionOverwritesUnseen
+            && let Some(record) = self.inner.record(insert.record.game_id)
+        {
+            let update = AdoptUpdate {
+                expected: Some(Expected::of(&record)),
+                ..update
+            };
+            return self.inner.upsert_adopted(insert, update).await;
+        }
         self.inner.upsert_adopted(insert, update).await
     }
 
@@ -163,6 +190,19 @@ impl StorePort for FlawedStore {
         if self.flaw == StoreFlaw::FirstChunkOnly {
             let end = updates.len().min(1_000);
             return self.inner.set_probe_failures(&updates[..end]).await;
+        }
+        if self.flaw == StoreFlaw::StatusOnlyCompare {
+            let by_status: Vec<ProbeFailuresUpdate> = updates
+                .iter()
+                .map(|u| {
+                    let mut u = u.clone();
+                    if let Some(record) = self.inner.record(u.game_id) {
+                        u.expected.current_container_id = record.current_container_id;
+                    }
+                    u
+                })
+                .collect();
+            return self.inner.set_probe_failures(&by_status).await;
         }
         self.inner.set_probe_failures(updates).await
     }
@@ -227,7 +267,61 @@ async fn store_suite_catches_a_rebind_without_compare() {
     let message = panic_message(async move { store::rebind_compare_and_set(&*s).await }).await;
     assert_names(
         &message,
-        &["StorePort::rebind", "expected_container_id", "Conflict"],
+        &["StorePort::rebind", "expected container", "Conflict"],
+    );
+}
+
+#[tokio::test]
+async fn store_suite_catches_a_status_change_that_compares_the_status_alone() {
+    let s = FlawedStore::new(StoreFlaw::StatusOnlyCompare);
+    let message =
+        panic_message(async move { store::transition_status_compares_the_container(&*s).await })
+            .await;
+    assert_names(
+        &message,
+        &[
+            "StorePort::transition_status",
+            "compare-and-set on the container",
+            "Conflict",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn store_suite_catches_probe_counters_that_compare_the_status_alone() {
+    let s = FlawedStore::new(StoreFlaw::StatusOnlyCompare);
+    let message = panic_message(async move { store::set_probe_failures_batch(&*s).await }).await;
+    assert_names(
+        &message,
+        &[
+            "StorePort::set_probe_failures",
+            "expected status and container",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn store_suite_catches_a_rebind_that_ignores_the_status() {
+    let s = FlawedStore::new(StoreFlaw::RebindIgnoresStatus);
+    let message = panic_message(async move { store::rebind_compares_the_status(&*s).await }).await;
+    assert_names(
+        &message,
+        &[
+            "StorePort::rebind",
+            "compare-and-set on the status",
+            "Conflict",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn store_suite_catches_an_adoption_over_a_record_it_did_not_see() {
+    let s = FlawedStore::new(StoreFlaw::AdoptionOverwritesUnseen);
+    let message =
+        panic_message(async move { store::upsert_adopted_compare_and_set(&*s).await }).await;
+    assert_names(
+        &message,
+        &["StorePort::upsert_adopted", "expected None", "Conflict"],
     );
 }
 

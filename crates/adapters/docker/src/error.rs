@@ -36,8 +36,8 @@ pub(crate) fn port_error(
                 escape_foreign(message, MESSAGE_CHARS)
             );
             match status_code {
-                404 => PortError::NotFound { what: message },
-                400 | 409 | 422 => PortError::Invalid { message },
+                404 => PortError::not_found(message).with_source(error),
+                400 | 409 | 422 => PortError::invalid(message).with_source(error),
                 // 5xx: the daemon failed to serve (busy, restarting): worth retrying.
                 _ => PortError::Unavailable {
                     message,
@@ -45,17 +45,16 @@ pub(crate) fn port_error(
                 },
             }
         }
-        BollardError::RequestTimeoutError => PortError::Timeout {
-            operation: format!("{operation} at Docker daemon {daemon}"),
-            after: timeout,
-        },
+        BollardError::RequestTimeoutError => {
+            PortError::timeout(format!("{operation} at Docker daemon {daemon}"), timeout)
+                .with_source(error)
+        }
         BollardError::JsonDataError { .. } | BollardError::JsonSerdeError { .. } => {
-            PortError::Invalid {
-                message: format!(
-                    "Docker daemon at {daemon} sent a {operation} answer that does not parse: {}",
-                    escape_foreign(&error_chain(&error), MESSAGE_CHARS)
-                ),
-            }
+            PortError::invalid(format!(
+                "Docker daemon at {daemon} sent a {operation} answer that does not parse: {}",
+                escape_foreign(&error_chain(&error), MESSAGE_CHARS)
+            ))
+            .with_source(error)
         }
         BollardError::HyperLegacyError { .. }
         | BollardError::HyperResponseError { .. }

@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 use galaxy_runtime_model::{GameId, RuntimeStatus, Snapshot, Timestamp};
 use galaxy_runtime_ports::{ProbeFailuresUpdate, StatusChange, StorePort};
 use galaxy_runtime_store::{Store, StoreConfig};
+use galaxy_runtime_testkit::store::sample_expected;
 use serde_json::json;
 
 const LISTED: usize = 100_000;
@@ -98,7 +99,7 @@ fn probe_updates(ids: &[GameId], round: usize) -> Vec<ProbeFailuresUpdate> {
     ids.iter()
         .map(|&game_id| ProbeFailuresUpdate {
             game_id,
-            expected_status: RuntimeStatus::Running,
+            expected: sample_expected(game_id, RuntimeStatus::Running),
             failures: u32::try_from(round % 3 + 1).unwrap_or(1),
         })
         .collect()
@@ -114,7 +115,7 @@ fn status_changes(ids: &[GameId], round: usize) -> Vec<StatusChange> {
     ids.iter()
         .map(|&game_id| StatusChange {
             game_id,
-            from,
+            expected: sample_expected(game_id, from),
             to,
             message: "bench".to_owned(),
             at: Timestamp::now(),

@@ -55,16 +55,78 @@ pub(crate) fn pg_session_sql(config: &StoreConfig) -> String {
 }
 
 /// Opens one PostgreSQL connection with the store's session settings, within the connect
-/// timeout. Used for the pool, the migrations and the leader lock's dedicated connection.
+/// timeout. Used for the pool's checks, the migrations and the leader lock.
 #[cfg(feature = "postgres")]
 pub(crate) async fn establish_pg(config: &StoreConfig) -> Result<AsyncPgConnection, PortError> {
+    establish_pg_with(config, None, &pg_session_sql(config)).await
+}
+
+/// How soon the leader lock's session notices that its peer is gone: the first keepalive
+/// after this much silence …
+#[cfg(feature = "postgres")]
+pub(crate) const LEADER_KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+/// … then one every this long …
+#[cfg(feature = "postgres")]
+pub(crate) const LEADER_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+/// … and the connection is dropped after this many unanswered ones (or once sent data stays
+/// unacknowledged for [`LEADER_USER_TIMEOUT`]).
+#[cfg(feature = "postgres")]
+pub(crate) const LEADER_KEEPALIVE_RETRIES: u32 = 3;
+/// The TCP user timeout of the leader lock's socket.
+#[cfg(feature = "postgres")]
+pub(crate) const LEADER_USER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Opens the leader lock's own session: the store's settings, plus TCP keepalives and a user
+/// timeout on both ends so that a half-open connection is noticed within seconds (not the
+/// operating system's default of two hours), and no `idle_session_timeout` (a leader is idle
+/// between passes).
+#[cfg(feature = "postgres")]
+pub(crate) async fn establish_pg_session(
+    config: &StoreConfig,
+) -> Result<AsyncPgConnection, PortError> {
+    let session = format!(
+        "{} SET application_name = 'galaxy-runtime leader'; SET tcp_keepalives_idle = {}; \
+         SET tcp_keepalives_interval = {}; SET tcp_keepalives_count = {}; \
+         SET idle_session_timeout = 0;",
+        pg_session_sql(config),
+        LEADER_KEEPALIVE_IDLE.as_secs(),
+        LEADER_KEEPALIVE_INTERVAL.as_secs(),
+        LEADER_KEEPALIVE_RETRIES,
+    );
+    let socket = |pg: &mut tokio_postgres::Config| {
+        pg.keepalives(true)
+            .keepalives_idle(LEADER_KEEPALIVE_IDLE)
+            .keepalives_interval(LEADER_KEEPALIVE_INTERVAL)
+            .keepalives_retries(LEADER_KEEPALIVE_RETRIES)
+            .tcp_user_timeout(LEADER_USER_TIMEOUT);
+    };
+    establish_pg_with(config, Some(&socket), &session).await
+}
+
+/// Connects to `config.url` (with `socket` adjusting the connection's options), runs `session`
+/// on it, all within the connect timeout.
+#[cfg(feature = "postgres")]
+async fn establish_pg_with(
+    config: &StoreConfig,
+    socket: Option<&(dyn Fn(&mut tokio_postgres::Config) + Sync)>,
+    session: &str,
+) -> Result<AsyncPgConnection, PortError> {
     let target = config.redacted_url();
-    let session = pg_session_sql(config);
     let connect = async {
-        let mut conn = AsyncPgConnection::establish(&config.url)
+        let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
+            PortError::invalid(format!("database URL {target}: {e}")).with_source(e)
+        })?;
+        if let Some(socket) = socket {
+            socket(&mut pg);
+        }
+        let (client, connection) = pg
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| from_connection(&target, ConnectionError::BadConnection(e.to_string())))?;
+        let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection)
             .await
             .map_err(|e| from_connection(&target, e))?;
-        conn.batch_execute(&session).await.map_err(|e| {
+        conn.batch_execute(session).await.map_err(|e| {
             from_diesel(
                 &format!("setting up a session on {target}"),
                 e,

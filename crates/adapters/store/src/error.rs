@@ -42,35 +42,39 @@ pub(crate) fn from_diesel(op: &str, error: DieselError, query_timeout: Duration)
                 Some(details) => format!("{op}: {message} ({details})"),
                 None => format!("{op}: {message}"),
             };
+            let source = DieselError::DatabaseError(kind, info);
             if message.contains(TERMINAL_TRIGGER_MESSAGE) {
-                return PortError::conflict(described);
+                return PortError::conflict(described).with_source(source);
             }
             match kind {
                 DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure => {
-                    PortError::conflict(described)
+                    PortError::conflict(described).with_source(source)
                 }
                 DatabaseErrorKind::CheckViolation
                 | DatabaseErrorKind::NotNullViolation
-                | DatabaseErrorKind::ForeignKeyViolation => PortError::invalid(described),
+                | DatabaseErrorKind::ForeignKeyViolation => {
+                    PortError::invalid(described).with_source(source)
+                }
                 DatabaseErrorKind::ClosedConnection
                 | DatabaseErrorKind::UnableToSendCommand
                 | DatabaseErrorKind::ReadOnlyTransaction => {
-                    PortError::unavailable(described, DieselError::DatabaseError(kind, info))
+                    PortError::unavailable(described, source)
                 }
                 _ if lower.contains(STATEMENT_TIMEOUT_HINT) => {
-                    PortError::timeout(op.to_owned(), query_timeout)
+                    PortError::timeout(op.to_owned(), query_timeout).with_source(source)
                 }
                 _ if UNAVAILABLE_HINTS.iter().any(|hint| lower.contains(hint)) => {
-                    PortError::unavailable(described, DieselError::DatabaseError(kind, info))
+                    PortError::unavailable(described, source)
                 }
-                _ => PortError::other(described, DieselError::DatabaseError(kind, info)),
+                _ => PortError::other(described, source),
             }
         }
         DieselError::DeserializationError(source) => {
-            PortError::invalid(format!("{op}: unreadable value: {source}"))
+            PortError::invalid(format!("{op}: unreadable value: {source}")).with_source(source)
         }
         DieselError::SerializationError(source) => {
             PortError::invalid(format!("{op}: value cannot be written: {source}"))
+                .with_source(source)
         }
         DieselError::BrokenTransactionManager => PortError::unavailable(
             format!("{op}: the connection's transaction state is broken"),

@@ -1,13 +1,42 @@
 //! The single-active-replica lock: [`PgLeaderLock`] (a PostgreSQL advisory lock) and
-//! [`FileLeaderLock`] (an exclusive lock on a file beside a SQLite database).
+//! [`FileLeaderLock`] (an exclusive lock on a file beside a SQLite database), and the
+//! [`Fence`] through which a fenced [`crate::Store`] makes its writes.
+//!
+//! Fencing is what makes the lock a guarantee rather than a hint: a store handle fenced by a
+//! lock ([`crate::Store::fenced`]) commits a write only while the lock is held, checked in the
+//! same critical section as the write itself, so a replica that lost the lock cannot commit
+//! even a write that was already in flight.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use galaxy_runtime_ports::{LeaderLock, PortError, PortResult};
+use tokio::sync::Mutex;
 
 use crate::config::{Backend, StoreConfig};
+
+/// The state a fenced store shares with its leader lock.
+#[derive(Clone)]
+pub(crate) enum Fence {
+    /// PostgreSQL: the lock's own session, on which every fenced write is made. The server
+    /// holds a session advisory lock until the session ends and a session that ended cannot
+    /// commit, so a write that commits there was made by the leader.
+    #[cfg(feature = "postgres")]
+    Session(Arc<pg::Session>),
+    /// SQLite: the open lock file. A fenced write holds this mutex from its check to its
+    /// commit, so the lock cannot be released (by this process, the only one that can) in
+    /// between.
+    File(Arc<Mutex<Option<File>>>),
+}
+
+/// The error of a fenced write made without the lock.
+pub(crate) fn not_leader(what: &str) -> PortError {
+    PortError::fenced(format!(
+        "{what}: this replica does not hold the leader lock; the write is refused"
+    ))
+}
 
 /// The leader lock that goes with a store's database (see [`crate::Store::leader_lock`]).
 #[derive(Debug)]
@@ -32,6 +61,15 @@ impl StoreLeaderLock {
                 name.push(".leader");
                 Self::File(FileLeaderLock::new(PathBuf::from(name)))
             }
+        }
+    }
+
+    /// What a store fenced by this lock checks at every write.
+    pub(crate) fn fence(&self) -> Fence {
+        match self {
+            #[cfg(feature = "postgres")]
+            Self::Postgres(lock) => Fence::Session(Arc::clone(&lock.session)),
+            Self::File(lock) => Fence::File(Arc::clone(&lock.held)),
         }
     }
 
@@ -63,16 +101,19 @@ impl LeaderLock for StoreLeaderLock {
 pub use pg::PgLeaderLock;
 
 #[cfg(feature = "postgres")]
-mod pg {
+pub(crate) mod pg {
     use diesel::QueryableByName;
-    use diesel::sql_types::{BigInt, Bool};
+    use diesel::sql_types::{BigInt, Bool, Integer};
     use diesel_async::{AsyncPgConnection, RunQueryDsl};
-    use tokio::sync::Mutex;
 
     use super::*;
-    use crate::connect::establish_pg;
+    use crate::connect::establish_pg_session;
     use crate::error::from_diesel;
     use crate::migrate::advisory_key;
+
+    /// The dedicated connection of a [`PgLeaderLock`], present exactly while the lock is held;
+    /// fenced writes are made on it.
+    pub(crate) type Session = Mutex<Option<AsyncPgConnection>>;
 
     /// A session-level PostgreSQL advisory lock (`pg_try_advisory_lock`), held on a connection
     /// of its own, outside the store's pool, for as long as this process leads.
@@ -82,13 +123,26 @@ mod pg {
     /// asks the server whether this session still holds it, so a lost connection reads as
     /// "not held" at the next check, and the reconciler stops applying.
     ///
+    /// The session is set up to notice a dead peer within seconds on both sides: TCP
+    /// keepalives and a user timeout on the client's socket, `tcp_keepalives_*` on the server's,
+    /// so that a leader cut off by the network loses the lock (and a standby can take it) in
+    /// about fifteen seconds rather than the system's default of two hours. It also turns off
+    /// `idle_session_timeout` for itself, so that a server-wide idle timeout does not end the
+    /// leadership of a replica between two passes.
+    ///
+    /// Session locks need a real session: through PgBouncer in transaction mode consecutive
+    /// statements may run on different server sessions, and the lock means nothing. When
+    /// acquiring, the lock checks that two statements run on the same server process and
+    /// refuses otherwise ([`PortError::Invalid`]); a pooler that happens to keep the same
+    /// server session for both cannot be told apart, so point the reconciler at PostgreSQL
+    /// directly or at a session-mode pool.
+    ///
     /// The key is derived from the schema (see [`PgLeaderLock::key`]), so that replicas sharing
     /// one database and schema contend, and stores in other schemas do not.
     pub struct PgLeaderLock {
         config: StoreConfig,
         key: i64,
-        /// The dedicated connection, present exactly while the lock is held.
-        held: Mutex<Option<AsyncPgConnection>>,
+        pub(super) session: Arc<Session>,
     }
 
     impl std::fmt::Debug for PgLeaderLock {
@@ -106,6 +160,12 @@ mod pg {
         answer: bool,
     }
 
+    #[derive(QueryableByName)]
+    struct Pid {
+        #[diesel(sql_type = Integer)]
+        pid: i32,
+    }
+
     impl PgLeaderLock {
         /// The lock of the replicas that use `config`'s database and schema.
         pub fn new(config: &StoreConfig) -> Self {
@@ -118,7 +178,7 @@ mod pg {
             Self {
                 config: config.clone(),
                 key,
-                held: Mutex::new(None),
+                session: Arc::new(Mutex::new(None)),
             }
         }
 
@@ -138,6 +198,16 @@ mod pg {
             }
         }
 
+        async fn backend_pid(&self, conn: &mut AsyncPgConnection) -> PortResult<i32> {
+            let timeout = self.config.query_timeout;
+            let query = diesel::sql_query("SELECT pg_backend_pid() AS pid");
+            match tokio::time::timeout(timeout, query.get_result::<Pid>(conn)).await {
+                Ok(Ok(row)) => Ok(row.pid),
+                Ok(Err(e)) => Err(from_diesel("leader lock: pg_backend_pid()", e, timeout)),
+                Err(_) => Err(PortError::timeout("leader lock: pg_backend_pid()", timeout)),
+            }
+        }
+
         /// Whether the session of `conn` still holds the lock: the connection answers and the
         /// server lists the lock as granted to it.
         async fn still_held(&self, conn: &mut AsyncPgConnection) -> PortResult<bool> {
@@ -151,12 +221,29 @@ mod pg {
             )
             .await
         }
+
+        /// Refuses a connection whose statements do not all run on one server session (a
+        /// pooler in transaction mode), where a session lock would mean nothing.
+        async fn check_one_session(&self, conn: &mut AsyncPgConnection) -> PortResult<()> {
+            let first = self.backend_pid(conn).await?;
+            let second = self.backend_pid(conn).await?;
+            if first == second {
+                return Ok(());
+            }
+            Err(PortError::invalid(format!(
+                "leader lock on {}: two statements ran on two server sessions (pid {first}, \
+                 then {second}): the connection goes through a pooler in transaction mode \
+                 (PgBouncer?), where session advisory locks do not work; connect the \
+                 reconciler to PostgreSQL directly or through a session-mode pool",
+                self.config.redacted_url()
+            )))
+        }
     }
 
     #[async_trait]
     impl LeaderLock for PgLeaderLock {
         async fn try_acquire(&self) -> PortResult<bool> {
-            let mut held = self.held.lock().await;
+            let mut held = self.session.lock().await;
             if let Some(conn) = held.as_mut() {
                 match self.still_held(conn).await {
                     Ok(true) => return Ok(true),
@@ -166,11 +253,13 @@ mod pg {
                     }
                 }
             }
-            let mut conn = establish_pg(&self.config).await?;
+            let mut conn = establish_pg_session(&self.config).await?;
             let acquired = self
                 .ask(&mut conn, "SELECT pg_try_advisory_lock($1) AS answer")
                 .await?;
             if acquired {
+                // The session ends with `conn` if the check fails, releasing the lock.
+                self.check_one_session(&mut conn).await?;
                 log::info!(
                     "leader lock: acquired advisory lock {} on {}",
                     self.key,
@@ -183,7 +272,7 @@ mod pg {
         }
 
         async fn is_held(&self) -> PortResult<bool> {
-            let mut held = self.held.lock().await;
+            let mut held = self.session.lock().await;
             let Some(conn) = held.as_mut() else {
                 return Ok(false);
             };
@@ -199,7 +288,7 @@ mod pg {
         }
 
         async fn release(&self) -> PortResult<()> {
-            let mut held = self.held.lock().await;
+            let mut held = self.session.lock().await;
             if let Some(mut conn) = held.take() {
                 // Unlock explicitly so that another replica can take the lock at once; if this
                 // fails, closing the session below releases it all the same.
@@ -225,7 +314,7 @@ mod pg {
 #[derive(Debug)]
 pub struct FileLeaderLock {
     path: PathBuf,
-    held: std::sync::Mutex<Option<File>>,
+    held: Arc<Mutex<Option<File>>>,
 }
 
 impl FileLeaderLock {
@@ -233,7 +322,7 @@ impl FileLeaderLock {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
-            held: std::sync::Mutex::new(None),
+            held: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -241,19 +330,12 @@ impl FileLeaderLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    fn state(&self) -> std::sync::MutexGuard<'_, Option<File>> {
-        // The guarded value is a file handle; a panic elsewhere cannot leave it half-written.
-        self.held
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-    }
 }
 
 #[async_trait]
 impl LeaderLock for FileLeaderLock {
     async fn try_acquire(&self) -> PortResult<bool> {
-        let mut held = self.state();
+        let mut held = self.held.lock().await;
         if held.is_some() {
             return Ok(true);
         }
@@ -277,12 +359,13 @@ impl LeaderLock for FileLeaderLock {
     }
 
     async fn is_held(&self) -> PortResult<bool> {
-        Ok(self.state().is_some())
+        Ok(self.held.lock().await.is_some())
     }
 
     async fn release(&self) -> PortResult<()> {
-        // Closing the handle releases the lock.
-        drop(self.state().take());
+        // Closing the handle releases the lock; waiting for the mutex first lets a fenced write
+        // in flight commit before.
+        drop(self.held.lock().await.take());
         Ok(())
     }
 }

@@ -12,8 +12,11 @@
 //! - One diesel schema ([`schema`]) serves both backends through portable SQL types (UUID,
 //!   timestamp, JSON); each backend has its own embedded migrations, applied by
 //!   [`Store::connect`], which refuses a database migrated by a newer build.
-//! - Status changes and rebinds are compare-and-set (`… WHERE game_id = $1 AND status = $2`);
-//!   the forward-only rule is also a trigger in the database.
+//! - Every record write is compare-and-set on what the caller saw (`… WHERE game_id = $1 AND
+//!   status = $2 AND current_container_id = $3`); the forward-only rule is also a trigger in
+//!   the database.
+//! - [`Store::fenced`] gives a handle whose writes commit only while a leader lock is held (on
+//!   PostgreSQL, on the lock's own session).
 //! - Snapshots and probe-failure counters are written [`BATCH_ROWS`] rows per statement.
 //! - A row the code cannot read is a `PortError::Invalid` naming the game and the value.
 //! - The URL's password never appears in `Debug`, `Display`, errors or logs ([`StoreConfig`]).
@@ -23,7 +26,7 @@
 //!
 //! ```
 //! use galaxy_runtime_model::{GameId, RuntimeRecord, RuntimeStatus, Timestamp};
-//! use galaxy_runtime_ports::{StatusChange, StorePort};
+//! use galaxy_runtime_ports::{Expected, StatusChange, StorePort};
 //! use galaxy_runtime_store::{Store, StoreConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -34,10 +37,10 @@
 //! let store = Store::connect(&StoreConfig::new(url)).await?;
 //!
 //! let id = GameId::new_random();
-//! store.create_record(RuntimeRecord::new(id, RuntimeStatus::Starting, Timestamp::now())).await?;
+//! let record = store.create_record(RuntimeRecord::new(id, RuntimeStatus::Starting, Timestamp::now())).await?;
 //! let change = StatusChange {
 //!     game_id: id,
-//!     from: RuntimeStatus::Starting,
+//!     expected: Expected::of(&record),
 //!     to: RuntimeStatus::Running,
 //!     message: "engine reachable".into(),
 //!     at: Timestamp::now(),
@@ -54,13 +57,19 @@
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("galaxy-runtime-store needs the `postgres` or the `sqlite` feature (or both)");
 
+#[macro_use]
+mod macros;
+
+mod catalog;
 mod config;
 mod connect;
 mod error;
 mod leader;
 pub mod migrate;
+mod records;
 mod rows;
 pub mod schema;
+mod sql;
 mod store;
 mod types;
 
@@ -69,4 +78,5 @@ pub use config::{Backend, DEFAULT_URL, StoreConfig, redact_url};
 pub use leader::PgLeaderLock;
 pub use leader::{FileLeaderLock, StoreLeaderLock};
 pub use rows::StoredRecord;
-pub use store::{BATCH_ROWS, Store};
+pub use sql::BATCH_ROWS;
+pub use store::Store;

@@ -14,7 +14,8 @@ use futures_util::future::join_all;
 use galaxy_runtime_model::{GameId, RuntimeRecord, RuntimeStatus, Snapshot};
 use galaxy_runtime_ports::{LeaderLock, PortResult, ProbeFailuresUpdate, StatusChange, StorePort};
 use galaxy_runtime_store::{PgLeaderLock, Store, StoreConfig, StoreLeaderLock};
-use galaxy_runtime_testkit::{now_micros, store::sample_record};
+use galaxy_runtime_testkit::now_micros;
+use galaxy_runtime_testkit::store::{sample_expected, sample_record};
 use serde_json::json;
 
 const RECORDS: usize = 300;
@@ -22,7 +23,7 @@ const RECORDS: usize = 300;
 fn change(game_id: GameId, to: RuntimeStatus, message: &str) -> StatusChange {
     StatusChange {
         game_id,
-        from: RuntimeStatus::Running,
+        expected: sample_expected(game_id, RuntimeStatus::Running),
         to,
         message: message.to_owned(),
         at: now_micros(),
@@ -58,7 +59,7 @@ async fn pass_and_stop_job_race_without_lost_updates() {
                 .iter()
                 .map(|&game_id| ProbeFailuresUpdate {
                     game_id,
-                    expected_status: RuntimeStatus::Running,
+                    expected: sample_expected(game_id, RuntimeStatus::Running),
                     failures: 3,
                 })
                 .collect();

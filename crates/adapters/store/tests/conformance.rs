@@ -59,6 +59,8 @@ async fn sqlite_leader_lock_conforms() {
     // Two replicas on one SQLite file.
     let other = db.store().await;
     leader::exclusive(&s.leader_lock(), &other.leader_lock()).await;
+    let lock = s.leader_lock();
+    leader::fenced_writes_need_the_lock(&s.fenced(&lock), &s, &lock).await;
 }
 
 #[cfg(feature = "postgres")]
@@ -74,4 +76,6 @@ async fn postgres_leader_lock_conforms() {
         &PgLeaderLock::new(&schema.config()),
     )
     .await;
+    let lock = s.leader_lock();
+    leader::fenced_writes_need_the_lock(&s.fenced(&lock), &s, &lock).await;
 }

@@ -11,7 +11,7 @@ use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use galaxy_runtime_model::{GameId, RuntimeStatus, Snapshot};
-use galaxy_runtime_ports::{LeaderLock, PortError, ProbeFailuresUpdate, StorePort};
+use galaxy_runtime_ports::{Expected, LeaderLock, PortError, ProbeFailuresUpdate, StorePort};
 use galaxy_runtime_store::{Store, StoreConfig};
 use galaxy_runtime_testkit::{now_micros, store::sample_record};
 use serde_json::json;
@@ -35,7 +35,7 @@ async fn pass(store: &Store, number: u64) -> Result<(), PortError> {
         .iter()
         .map(|r| ProbeFailuresUpdate {
             game_id: r.game_id,
-            expected_status: RuntimeStatus::Running,
+            expected: Expected::of(r),
             failures: u32::try_from(number % 5).unwrap_or(0),
         })
         .collect();

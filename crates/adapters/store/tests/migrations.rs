@@ -63,7 +63,7 @@ async fn postgres_versions(schema: &PgSchema) -> Vec<String> {
 
 fn expect_newer_schema_refused(result: Result<Store, PortError>) {
     match result {
-        Err(PortError::Invalid { message }) => {
+        Err(PortError::Invalid { message, .. }) => {
             assert!(
                 message.contains(FUTURE_VERSION),
                 "names the version: {message}"

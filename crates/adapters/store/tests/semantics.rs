@@ -17,7 +17,7 @@ use diesel::connection::SimpleConnection;
 #[cfg(feature = "postgres")]
 use diesel_async::SimpleAsyncConnection;
 use galaxy_runtime_model::{GameId, RuntimeRecord, RuntimeStatus, Snapshot, Timestamp};
-use galaxy_runtime_ports::{PortError, ProbeFailuresUpdate, StatusChange, StorePort};
+use galaxy_runtime_ports::{Expected, PortError, ProbeFailuresUpdate, StatusChange, StorePort};
 use galaxy_runtime_store::{Store, StoreConfig};
 use galaxy_runtime_testkit::{now_micros, store::sample_record};
 use serde_json::json;
@@ -33,7 +33,7 @@ async fn create(store: &Store, status: RuntimeStatus) -> RuntimeRecord {
 
 fn expect_invalid<T: std::fmt::Debug>(result: Result<T, PortError>, needles: &[&str]) {
     match result {
-        Err(PortError::Invalid { message }) => {
+        Err(PortError::Invalid { message, .. }) => {
             for needle in needles {
                 assert!(
                     message.contains(needle),
@@ -52,7 +52,7 @@ async fn check_stored_metadata(store: &Store) {
     let record = create(store, RuntimeStatus::Starting).await;
     let change = StatusChange {
         game_id: record.game_id,
-        from: RuntimeStatus::Starting,
+        expected: Expected::of(&record),
         to: RuntimeStatus::Running,
         message: "engine reachable".to_owned(),
         at: now_micros(),
@@ -61,7 +61,7 @@ async fn check_stored_metadata(store: &Store) {
     store
         .set_probe_failures(&[ProbeFailuresUpdate {
             game_id: record.game_id,
-            expected_status: RuntimeStatus::Running,
+            expected: Expected::of(&running),
             failures: 2,
         }])
         .await
@@ -101,7 +101,7 @@ async fn check_batches_with_repeated_games(store: &Store) {
     let record = create(store, RuntimeStatus::Running).await;
     let updates = [1, 2, 3].map(|failures| ProbeFailuresUpdate {
         game_id: record.game_id,
-        expected_status: RuntimeStatus::Running,
+        expected: Expected::of(&record),
         failures,
     });
     let answer = store.set_probe_failures(&updates).await.expect("batch");
@@ -132,7 +132,7 @@ async fn check_probe_failures_range(store: &Store) {
     let record = create(store, RuntimeStatus::Running).await;
     let too_large = ProbeFailuresUpdate {
         game_id: record.game_id,
-        expected_status: RuntimeStatus::Running,
+        expected: Expected::of(&record),
         failures: u32::MAX,
     };
     expect_invalid(
@@ -348,7 +348,10 @@ async fn postgres_bad_rows_give_errors_naming_them() {
     let conflict = store
         .transition_status(StatusChange {
             game_id: id,
-            from: RuntimeStatus::Running,
+            expected: Expected {
+                status: RuntimeStatus::Running,
+                current_container_id: String::new(),
+            },
             to: RuntimeStatus::Stopped,
             message: String::new(),
             at: now_micros(),
@@ -420,7 +423,7 @@ async fn postgres_query_timeout_then_recovers() {
     .expect("locking the row");
     let change = StatusChange {
         game_id: record.game_id,
-        from: RuntimeStatus::Running,
+        expected: Expected::of(&record),
         to: RuntimeStatus::Stopped,
         message: "stop job".to_owned(),
         at: now_micros(),
