@@ -80,18 +80,18 @@ mod docker;
 mod engine;
 mod leader;
 mod lobby;
-mod ports;
 mod scheduler;
 mod store;
+mod world;
 
 pub use cache::MemoryCache;
 pub use docker::{DockerCalls, DockerMethod, MemoryDocker};
 pub use engine::{DEFAULT_BODY_LIMIT, EngineAnswer, MemoryEngine};
 pub use leader::AlwaysLeader;
 pub use lobby::MemoryLobby;
-pub use ports::MemoryPorts;
 pub use scheduler::MemoryScheduler;
 pub use store::{MemoryLeaderLock, MemoryStore, StoreCalls, StoreMethod};
+pub use world::MemoryPorts;
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 

@@ -8,13 +8,14 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use galaxy_runtime_model::Scenario;
-use galaxy_runtime_reconciler::{plan, synthetic};
+use galaxy_runtime_reconciler::plan;
+use galaxy_runtime_testkit::fleet;
 
 fn plan_fleets(c: &mut Criterion) {
     let mut group = c.benchmark_group("plan");
     group.sample_size(20);
     for games in [1_000, 10_000, 100_000] {
-        let (observation, config) = synthetic::fleet(games).into_parts();
+        let (observation, config) = fleet::fleet(games).into_parts();
         group.throughput(Throughput::Elements(games as u64));
         group.bench_with_input(
             BenchmarkId::from_parameter(games),
@@ -26,7 +27,7 @@ fn plan_fleets(c: &mut Criterion) {
 }
 
 fn plan_command(c: &mut Criterion) {
-    let text = serde_json::to_string(&synthetic::fleet(100_000)).expect("serialisable");
+    let text = serde_json::to_string(&fleet::fleet(100_000)).expect("serialisable");
     let mut group = c.benchmark_group("plan_command_100k");
     group.sample_size(10);
     group.bench_function("serde_json_parse_only", |b| {

@@ -15,7 +15,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let scenario = galaxy_runtime_reconciler::synthetic::fleet(games);
+    let scenario = galaxy_runtime_testkit::fleet::fleet(games);
     let mut out = std::io::stdout().lock();
     let written = serde_json::to_writer(&mut out, &scenario)
         .map_err(std::io::Error::from)

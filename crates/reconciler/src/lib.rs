@@ -27,7 +27,6 @@ mod observe;
 mod reconciler;
 mod report;
 mod runner;
-pub mod synthetic;
 pub mod telemetry;
 
 pub use plan::{Action, Finding, Plan, Summary};

@@ -49,6 +49,7 @@
 pub mod cache;
 pub mod docker;
 pub mod engine;
+pub mod fleet;
 pub mod leader;
 pub mod lobby;
 pub mod scheduler;

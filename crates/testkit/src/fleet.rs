@@ -1,4 +1,5 @@
-//! Generated fleets, for benchmarks, simulations and demos of the planner at scale.
+//! Generated fleets, for benchmarks, simulations and demos of the planner at scale (test data,
+//! not part of any production API).
 //!
 //! The mix is what a large fleet looks like on a bad day: most games healthy, some containers
 //! vanished, some unrecorded (adoptable or orphaned), some engines failing, a few duplicates,
