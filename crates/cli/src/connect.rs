@@ -29,12 +29,10 @@ pub async fn docker(settings: &Settings) -> anyhow::Result<DockerAdapter> {
     DockerAdapter::connect(settings.docker.clone())
         .await
         .map_err(|error| match error {
-            PortError::Invalid { .. } => anyhow!(BadInput(format!(
-                "Docker host {:?} (from {}): {}",
-                settings.docker.host,
-                settings.docker_origin(),
-                describe(&error)
-            ))),
+            // The adapter's message names the host as `DockerConfig::describe` does.
+            PortError::Invalid { .. } => {
+                anyhow!(BadInput(format!("cannot use Docker: {}", describe(&error))))
+            }
             _ => anyhow!(
                 "cannot reach Docker: {}. Start the daemon, or set DOCKER_HOST (or \
                  --docker-host) to where it listens.",

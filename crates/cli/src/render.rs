@@ -16,7 +16,7 @@ pub fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
 /// Container-supplied text (names, image references, engine messages) is escaped before it
 /// reaches a terminal, so that it cannot move the cursor or forge lines.
 pub fn escape(text: &str) -> String {
-    galaxy_runtime_model::text::escape_foreign(text, 200)
+    galaxy_runtime_model::text::escape_foreign(text, galaxy_runtime_model::text::MESSAGE_CHARS)
 }
 
 fn action_line(action: &Action) -> (char, String) {

@@ -2,17 +2,18 @@
 //! then the environment (`BACKEND_RUNTIME_*`, `DOCKER_HOST`), then an optional TOML file, then
 //! the defaults.
 //!
-//! Every source goes through the same checks ([`Config::set`], [`StoreConfig::set`]), and a
-//! refused value is one line naming the source, the field or variable, and the value; nothing
-//! is connected to or written before all sources have been checked.
+//! Every source goes through the same checks ([`Config::set`], [`StoreConfig::set`],
+//! [`DockerConfig::set`], each the model's one mechanism, [`galaxy_runtime_model::env`]), and
+//! each configuration reads its own variables. A refused value is one line naming the source,
+//! the field or variable, and the value; nothing is connected to or written before all sources
+//! have been checked.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use galaxy_runtime_docker::{DEFAULT_DOCKER_HOST, DockerConfig};
-use galaxy_runtime_model::{Config, ConfigError, duration};
+use galaxy_runtime_docker::DockerConfig;
+use galaxy_runtime_model::{Config, ConfigError, env};
 use galaxy_runtime_store::{StoreConfig, redact_url};
 use log::LevelFilter;
 
@@ -27,8 +28,6 @@ pub const LOG_FORMAT_VAR: &str = "BACKEND_RUNTIME_LOG_FORMAT";
 pub const LOG_LEVEL_VAR: &str = "BACKEND_RUNTIME_LOG_LEVEL";
 /// The variable of the metrics address.
 pub const METRICS_ADDR_VAR: &str = "BACKEND_RUNTIME_METRICS_ADDR";
-/// The variable of the Docker request timeout.
-pub const DOCKER_TIMEOUT_VAR: &str = "BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT";
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,15 +206,7 @@ impl Settings {
     fn set_section(&mut self, section: &str, field: &str, value: &str) -> Result<(), ConfigError> {
         match (section, field) {
             ("database", field) => self.store.set(field, value),
-            ("docker", "host") => {
-                self.docker.host = value.to_owned();
-                self.docker.host_from_env = false;
-                Ok(())
-            }
-            ("docker", "request_timeout") => {
-                self.docker.request_timeout = positive_duration(field, value)?;
-                Ok(())
-            }
+            ("docker", field) => self.docker.set(field, value),
             ("log", "format") => {
                 self.log_format = log_format(field, value)?;
                 Ok(())
@@ -236,31 +227,18 @@ impl Settings {
         }
     }
 
-    /// `BACKEND_RUNTIME_<FIELD>`, `BACKEND_RUNTIME_DATABASE_<FIELD>`, `DOCKER_HOST` and the
-    /// variables of logging and metrics.
+    /// `BACKEND_RUNTIME_<FIELD>`, `BACKEND_RUNTIME_DATABASE_<FIELD>`, `DOCKER_HOST`,
+    /// `BACKEND_RUNTIME_DOCKER_<FIELD>` and the variables of logging and metrics.
     fn apply_env(&mut self, lookup: &dyn Fn(&str) -> Option<OsString>) -> Result<(), BadInput> {
         let source = Source::Env;
         self.config
             .apply_env(lookup)
             .map_err(|e| source.refuse(e))?;
         self.store.apply_env(lookup).map_err(|e| source.refuse(e))?;
-        let from_env = DockerConfig::from_lookup(lookup);
-        if from_env.host_from_env {
-            self.docker.host = from_env.host;
-            self.docker.host_from_env = true;
-        }
-        let text = |name: &str| -> Result<Option<String>, BadInput> {
-            match lookup(name) {
-                None => Ok(None),
-                Some(raw) => raw.into_string().map(Some).map_err(|raw| {
-                    source.refuse(refused(name, &raw.to_string_lossy(), "not valid UTF-8"))
-                }),
-            }
-        };
-        if let Some(value) = text(DOCKER_TIMEOUT_VAR)? {
-            self.docker.request_timeout =
-                positive_duration(DOCKER_TIMEOUT_VAR, &value).map_err(|e| source.refuse(e))?;
-        }
+        self.docker
+            .apply_env(lookup)
+            .map_err(|e| source.refuse(e))?;
+        let text = |name: &str| env::var_text(lookup, name).map_err(|e| source.refuse(e));
         if let Some(value) = text(LOG_FORMAT_VAR)? {
             self.log_format = log_format(LOG_FORMAT_VAR, &value).map_err(|e| source.refuse(e))?;
         }
@@ -300,8 +278,12 @@ impl Settings {
                 if host.is_empty() {
                     return Err(source.refuse(refused("docker_host", host, "must not be empty")));
                 }
-                self.docker.host = host.clone();
-                self.docker.host_from_env = false;
+                self.docker.set("host", host).map_err(|e| {
+                    source.refuse(ConfigError {
+                        name: "docker_host".to_owned(),
+                        ..e
+                    })
+                })?;
             }
             for (field, value) in reconciler.fields() {
                 self.config
@@ -310,17 +292,6 @@ impl Settings {
             }
         }
         Ok(())
-    }
-
-    /// The Docker daemon as messages name it, with where the setting came from.
-    pub fn docker_origin(&self) -> &'static str {
-        if self.docker.host_from_env {
-            "DOCKER_HOST"
-        } else if self.docker.host == DEFAULT_DOCKER_HOST {
-            "the default"
-        } else {
-            "--docker-host or the config file"
-        }
     }
 
     /// The database URL without its password.
@@ -349,14 +320,6 @@ fn shown(value: &toml::Value) -> String {
         toml::Value::Array(_) => "[…]".to_owned(),
         toml::Value::Table(_) => "{…}".to_owned(),
         other => scalar(other).unwrap_or_default(),
-    }
-}
-
-fn positive_duration(name: &str, value: &str) -> Result<Duration, ConfigError> {
-    match duration::parse(value) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err(refused(name, value, "must be longer than 0s")),
-        Err(e) => Err(refused(name, value, e.to_string())),
     }
 }
 
@@ -401,18 +364,12 @@ fn metrics_addr(name: &str, value: &str) -> Result<Option<SocketAddr>, ConfigErr
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
     use std::io::Write;
+    use std::time::Duration;
+
+    use galaxy_runtime_docker::DEFAULT_DOCKER_HOST;
 
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
-        let map: HashMap<String, OsString> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
 
     fn file(text: &str) -> (PathBuf, impl Drop) {
         struct Remove(PathBuf);
@@ -436,7 +393,7 @@ mod tests {
         reconciler: ReconcilerFlags,
         pairs: &[(&str, &str)],
     ) -> Result<Settings, BadInput> {
-        let lookup = env(pairs);
+        let lookup = env::lookup_from(pairs);
         Settings::load(
             Flags {
                 common: &common,
@@ -564,6 +521,40 @@ mod tests {
         assert!(err.starts_with("flag --database-url="), "{err}");
         assert!(!err.contains("secret"), "{err}");
         assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn the_docker_settings_come_from_the_docker_config() {
+        let (path, _guard) = file("[docker]\nrequest_timeout = \"10s\"\n");
+        let common = || CommonFlags {
+            config: Some(path.clone()),
+            ..CommonFlags::default()
+        };
+        let s = load(common(), ReconcilerFlags::default(), &[]).unwrap();
+        assert_eq!(s.docker.request_timeout, Duration::from_secs(10));
+        let s = load(
+            common(),
+            ReconcilerFlags::default(),
+            &[(&DockerConfig::env_var("request_timeout"), "1m")],
+        )
+        .unwrap();
+        assert_eq!(
+            s.docker.request_timeout,
+            Duration::from_secs(60),
+            "environment beats file"
+        );
+
+        let err = load(
+            CommonFlags::default(),
+            ReconcilerFlags::default(),
+            &[("BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT", "0s")],
+        )
+        .unwrap_err()
+        .0;
+        assert_eq!(
+            err,
+            "environment: BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT=\"0s\": must be longer than 0s"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
 use anyhow::{Context, anyhow};
-use galaxy_runtime_model::{GameId, RuntimeStatus, Timestamp};
+use galaxy_runtime_model::{GameId, RuntimeRecord, RuntimeStatus, Timestamp};
 use galaxy_runtime_store::StoredRecord;
 use serde::Serialize;
 
@@ -13,18 +13,13 @@ use crate::connect;
 use crate::render::{self, Cell, Colour};
 use crate::settings::Settings;
 
-/// One row of `status --format json`.
+/// One row of `status --format json`: the record in its own JSON, with the contract's field
+/// names, followed by what the store adds.
 #[derive(Debug, Serialize)]
 struct Row<'a> {
-    game_id: GameId,
-    status: RuntimeStatus,
+    #[serde(flatten)]
+    record: &'a RuntimeRecord,
     status_message: &'a str,
-    status_changed_at: Timestamp,
-    container_id: &'a str,
-    image_ref: &'a str,
-    engine_version: &'a str,
-    engine_endpoint: &'a str,
-    probe_failures: u32,
     last_snapshot_at: Option<Timestamp>,
     last_snapshot_age_seconds: Option<u64>,
 }
@@ -69,15 +64,8 @@ fn row<'a>(
     let r = &stored.record;
     let last = snapshots.get(&r.game_id).copied();
     Row {
-        game_id: r.game_id,
-        status: r.status,
+        record: r,
         status_message: &stored.status_message,
-        status_changed_at: r.status_changed_at,
-        container_id: &r.current_container_id,
-        image_ref: &r.current_image_ref,
-        engine_version: &r.current_engine_version,
-        engine_endpoint: &r.engine_endpoint,
-        probe_failures: r.probe_failures,
         last_snapshot_at: last,
         last_snapshot_age_seconds: last.map(|at| now.saturating_since(at).as_secs()),
     }
@@ -167,4 +155,42 @@ fn table(
         if records.len() == 1 { "" } else { "s" },
         counts.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_rows_use_the_record_s_own_field_names() {
+        let game_id = GameId::new_random();
+        let changed: Timestamp = "2026-11-27T11:00:00Z".parse().unwrap();
+        let stored = StoredRecord {
+            record: RuntimeRecord {
+                current_container_id: "c1".to_owned(),
+                current_image_ref: "galaxy/engine:1.4".to_owned(),
+                current_engine_version: "1.4.0".to_owned(),
+                ..RuntimeRecord::new(game_id, RuntimeStatus::Running, changed)
+            },
+            status_message: "engine reachable".to_owned(),
+            created_at: changed,
+            updated_at: changed,
+            version: 2,
+        };
+        let snapshot: Timestamp = "2026-11-27T11:59:00Z".parse().unwrap();
+        let snapshots = BTreeMap::from([(game_id, snapshot)]);
+        let now: Timestamp = "2026-11-27T12:00:00Z".parse().unwrap();
+        let json = serde_json::to_value(row(&stored, &snapshots, now)).unwrap();
+
+        let record = serde_json::to_value(&stored.record).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().collect();
+        let record_keys: Vec<&String> = record.as_object().unwrap().keys().collect();
+        assert_eq!(keys[..record_keys.len()], record_keys[..], "{json}");
+        assert_eq!(json["current_container_id"], "c1");
+        assert_eq!(json["current_image_ref"], "galaxy/engine:1.4");
+        assert_eq!(json["current_engine_version"], "1.4.0");
+        assert_eq!(json["status_message"], "engine reachable");
+        assert_eq!(json["last_snapshot_at"], "2026-11-27T11:59:00Z");
+        assert_eq!(json["last_snapshot_age_seconds"], 60);
+    }
 }

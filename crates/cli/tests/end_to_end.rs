@@ -309,8 +309,8 @@ fn status_prints_a_table_when_piped_and_json_when_asked() {
     let record = &records[0];
     assert_eq!(record["game_id"], game.to_string());
     assert_eq!(record["status"], "running");
-    assert_eq!(record["container_id"], container);
-    assert_eq!(record["engine_version"], "1.0.0");
+    assert_eq!(record["current_container_id"], container);
+    assert_eq!(record["current_engine_version"], "1.0.0");
     assert_eq!(record["probe_failures"], 0);
     assert!(record["last_snapshot_at"].is_string(), "{record}");
     assert!(record["last_snapshot_age_seconds"].is_u64(), "{record}");

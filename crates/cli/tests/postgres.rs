@@ -122,6 +122,6 @@ fn reconcile_once_against_postgres() {
     assert_eq!(records.as_array().map(Vec::len), Some(1), "{records}");
     assert_eq!(records[0]["game_id"], adopted.to_string());
     assert_eq!(records[0]["status"], "running");
-    assert_eq!(records[0]["container_id"], container);
+    assert_eq!(records[0]["current_container_id"], container);
     assert!(records[0]["last_snapshot_at"].is_string(), "{records}");
 }

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::duration;
+use crate::{duration, env};
 
 /// How the executor reaches an engine for its status probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -27,10 +27,7 @@ pub enum EngineAddressing {
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Time between periodic passes (env `BACKEND_RUNTIME_RECONCILE_INTERVAL`, the seed's name).
-    #[serde(
-        deserialize_with = "non_zero_duration",
-        serialize_with = "duration::serialize"
-    )]
+    #[serde(with = "duration::non_zero")]
     pub reconcile_interval: Duration,
     /// Up to this much random delay is added to each periodic pass, so that replicas and
     /// restarts do not synchronise. `0s` (the default) adds none.
@@ -59,10 +56,7 @@ pub struct Config {
     #[serde(deserialize_with = "fraction")]
     pub removal_guard_fraction: f64,
     /// The longest one engine probe may take, connect to last byte.
-    #[serde(
-        deserialize_with = "non_zero_duration",
-        serialize_with = "duration::serialize"
-    )]
+    #[serde(with = "duration::non_zero")]
     pub probe_timeout: Duration,
     /// At most this many probes in flight at once (at least 1).
     pub probe_concurrency: NonZeroUsize,
@@ -124,21 +118,15 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-/// The prefix of every environment variable the configuration reads.
-pub const ENV_PREFIX: &str = "BACKEND_RUNTIME_";
-
 impl Config {
     /// The names of every field, in declaration order.
     pub fn field_names() -> Vec<String> {
-        match serde_json::to_value(Config::default()) {
-            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
-            _ => Vec::new(),
-        }
+        env::field_names(&Config::default())
     }
 
     /// The environment variable of a field: `failure_threshold` → `BACKEND_RUNTIME_FAILURE_THRESHOLD`.
     pub fn env_var(field: &str) -> String {
-        format!("{ENV_PREFIX}{}", field.to_ascii_uppercase())
+        env::var_name(env::PREFIX, field)
     }
 
     /// The defaults, overridden by every `BACKEND_RUNTIME_<FIELD>` in the process environment.
@@ -152,58 +140,18 @@ impl Config {
     }
 
     /// Overrides fields from an environment given as a lookup function (for tests and hosts
-    /// that keep their environment elsewhere).
+    /// that keep their environment elsewhere), with [`env::apply_env`].
     pub fn apply_env(
         &mut self,
         lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<(), ConfigError> {
-        for field in Self::field_names() {
-            let name = Self::env_var(&field);
-            if let Some(raw) = lookup(&name) {
-                let value = raw.into_string().map_err(|raw| ConfigError {
-                    name: name.clone(),
-                    value: raw.to_string_lossy().into_owned(),
-                    reason: "not valid UTF-8".to_owned(),
-                })?;
-                self.set_as(&field, &value, &name)?;
-            }
-        }
-        Ok(())
+        env::apply_env(self, |field| Some(Self::env_var(field)), lookup)
     }
 
     /// Sets one field from its text form (`"30s"`, `"3"`, `"container_ip"`), checked exactly as
-    /// JSON input is.
+    /// JSON input is ([`env::set_field`]).
     pub fn set(&mut self, field: &str, value: &str) -> Result<(), ConfigError> {
-        self.set_as(field, value, field)
-    }
-
-    fn set_as(&mut self, field: &str, value: &str, name: &str) -> Result<(), ConfigError> {
-        let error = |reason: String| ConfigError {
-            name: name.to_owned(),
-            value: value.to_owned(),
-            reason,
-        };
-        let serde_json::Value::Object(mut fields) =
-            serde_json::to_value(&*self).map_err(|e| error(e.to_string()))?
-        else {
-            return Err(error("configuration is not an object".to_owned()));
-        };
-        let Some(slot) = fields.get_mut(field) else {
-            return Err(error(format!("unknown configuration field {field:?}")));
-        };
-        *slot = if slot.is_number() {
-            value
-                .trim()
-                .parse::<serde_json::Number>()
-                .map(serde_json::Value::Number)
-                .map_err(|_| error("expected a number".to_owned()))?
-        } else {
-            serde_json::Value::String(value.to_owned())
-        };
-        let updated: Config = serde_json::from_value(serde_json::Value::Object(fields))
-            .map_err(|e| error(e.to_string()))?;
-        *self = updated;
-        Ok(())
+        env::set_field(self, field, value, field)
     }
 
     /// Checks the invariants that the types alone do not (for configurations built in code).
@@ -217,14 +165,6 @@ impl Config {
             reason: e.to_string(),
         })
     }
-}
-
-fn non_zero_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let d = duration::deserialize(deserializer)?;
-    if d.is_zero() {
-        return Err(serde::de::Error::custom("must be longer than 0s"));
-    }
-    Ok(d)
 }
 
 fn fraction<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
@@ -253,18 +193,8 @@ fn http_path<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Er
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::ffi::OsString;
-
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
-        let map: HashMap<String, OsString> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
+    use crate::env::lookup_from;
 
     #[test]
     fn defaults_match_the_contract() {
@@ -331,7 +261,7 @@ mod tests {
     #[test]
     fn from_env_reads_every_field_by_its_variable() {
         let mut c = Config::default();
-        c.apply_env(env(&[
+        c.apply_env(lookup_from(&[
             ("BACKEND_RUNTIME_RECONCILE_INTERVAL", "5s"),
             ("BACKEND_RUNTIME_FAILURE_THRESHOLD", "7"),
             ("BACKEND_RUNTIME_MANAGED_LABEL_VALUE", "instance-2"),
@@ -351,7 +281,7 @@ mod tests {
     fn bad_env_value_names_variable_and_value() {
         let mut c = Config::default();
         let err = c
-            .apply_env(env(&[("BACKEND_RUNTIME_FAILURE_THRESHOLD", "0")]))
+            .apply_env(lookup_from(&[("BACKEND_RUNTIME_FAILURE_THRESHOLD", "0")]))
             .unwrap_err();
         assert_eq!(err.name, "BACKEND_RUNTIME_FAILURE_THRESHOLD");
         assert_eq!(err.value, "0");
@@ -362,13 +292,16 @@ mod tests {
         );
 
         let err = c
-            .apply_env(env(&[("BACKEND_RUNTIME_PROBE_TIMEOUT", "2 seconds")]))
+            .apply_env(lookup_from(&[(
+                "BACKEND_RUNTIME_PROBE_TIMEOUT",
+                "2 seconds",
+            )]))
             .unwrap_err();
         assert_eq!(err.name, "BACKEND_RUNTIME_PROBE_TIMEOUT");
         assert!(err.reason.contains("invalid duration"), "{err}");
 
         let err = c
-            .apply_env(env(&[("BACKEND_RUNTIME_ENGINE_PORT", "http")]))
+            .apply_env(lookup_from(&[("BACKEND_RUNTIME_ENGINE_PORT", "http")]))
             .unwrap_err();
         assert_eq!(err.reason, "expected a number");
         assert_eq!(c, Config::default(), "a refused value changed the config");

@@ -66,6 +66,28 @@ pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duratio
     parse(&text).map_err(serde::de::Error::custom)
 }
 
+/// The same syntax for a duration that must be longer than `0s` (a timeout, an interval):
+/// `#[serde(with = "galaxy_runtime_model::duration::non_zero")]`.
+pub mod non_zero {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    /// Serde serialisation, as [`super::serialize`].
+    pub fn serialize<S: Serializer>(d: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        super::serialize(d, serializer)
+    }
+
+    /// Serde deserialisation, refusing `0s` (and `0ms`, `0m`, `0h`).
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let d = super::deserialize(deserializer)?;
+        if d.is_zero() {
+            return Err(serde::de::Error::custom("must be longer than 0s"));
+        }
+        Ok(d)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,9 @@
 //! [`RuntimeStatus`], [`RuntimeRecord`], [`ContainerSummary`], [`GameProjection`],
 //! [`JobResult`], [`ProbeOutcome`], the [`Config`] and the [`Scenario`] JSON — and nothing that
 //! does I/O: no tokio, no Docker, no database, no HTTP. Everything here is plain data that
-//! serialises to the JSON of the contract.
+//! serialises to the JSON of the contract. Two helpers serve every layer: [`env`](mod@env) sets any serde
+//! configuration struct (this [`Config`] and each adapter's) from environment variables and
+//! text, and [`text`] escapes what comes from outside before it is shown.
 //!
 //! ```
 //! use galaxy_runtime_model::{Config, GameId, RuntimeStatus};
@@ -24,6 +26,7 @@
 mod config;
 mod container;
 pub mod duration;
+pub mod env;
 mod game_id;
 mod job;
 mod record;

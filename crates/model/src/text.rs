@@ -4,6 +4,17 @@
 
 use std::fmt::Write as _;
 
+/// The longest piece of foreign text a log line, an error or a table cell shows, in characters:
+/// enough for any container name, label or image reference and for the gist of a daemon's answer.
+pub const MESSAGE_CHARS: usize = 200;
+
+/// The longest piece of foreign text in an engine probe failure, in characters.
+///
+/// Shorter than [`MESSAGE_CHARS`]: one failure may quote several pieces (the endpoint, the URL, a
+/// redirect's location, the start of a body), and it becomes the message of a status change,
+/// which the store keeps and `galaxy-runtime status` shows on one line.
+pub const PROBE_FAILURE_CHARS: usize = 120;
+
 /// `text` with every character outside printable ASCII written as `\u{…}` (and `\` as `\\`),
 /// cut to `max_chars` characters with a trailing `…` when longer.
 ///
@@ -32,6 +43,18 @@ pub fn escape_foreign(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// Like [`escape_foreign`] for bytes that may not be UTF-8 (header values, bodies): what is not
+/// UTF-8 is shown as `\u{fffd}`.
+///
+/// ```
+/// use galaxy_runtime_model::text::escape_foreign_bytes;
+///
+/// assert_eq!(escape_foreign_bytes(b"ok\xff", 80), "ok\\u{fffd}");
+/// ```
+pub fn escape_foreign_bytes(bytes: &[u8], max_chars: usize) -> String {
+    escape_foreign(&String::from_utf8_lossy(bytes), max_chars)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +75,29 @@ mod tests {
         assert_eq!(shown.chars().count(), 121);
         assert!(shown.ends_with('…'));
         assert_eq!(escape_foreign(&"x".repeat(120), 120), "x".repeat(120));
+    }
+
+    #[test]
+    fn each_use_has_its_length() {
+        assert_eq!(
+            escape_foreign("/galaxy-game-1", MESSAGE_CHARS),
+            "/galaxy-game-1"
+        );
+        assert_eq!(escape_foreign("a\nb\x1b", MESSAGE_CHARS), "a\\u{a}b\\u{1b}");
+        assert_eq!(
+            escape_foreign(&"x".repeat(300), MESSAGE_CHARS)
+                .chars()
+                .count(),
+            201
+        );
+        let shown = escape_foreign(&"x".repeat(500), PROBE_FAILURE_CHARS);
+        assert_eq!(shown.chars().count(), PROBE_FAILURE_CHARS + 1);
+        assert!(shown.ends_with('…'));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_replaced_then_escaped() {
+        assert_eq!(escape_foreign_bytes(b"\xff", 80), "\\u{fffd}");
+        assert_eq!(escape_foreign_bytes(b"a\nb", 80), "a\\u{a}b");
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, ProbeOutcome,
-    RuntimeRecord, RuntimeStatus, Timestamp,
+    RuntimeRecord, RuntimeStatus, Scenario, Timestamp,
 };
 use galaxy_runtime_reconciler::{Action, Finding, plan};
 use proptest::prelude::*;
@@ -123,11 +123,20 @@ fn shuffle<T>(items: &mut [T], picks: &[Index]) {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
+    /// What `observe` prints and `plan` reads back is the same observation: replaying a pass
+    /// offline gives the plan the pass made, byte for byte.
     #[test]
-    fn same_observation_gives_byte_identical_json(obs in observation(), config in config()) {
-        let first = serde_json::to_string(&plan(&obs, &config)).unwrap();
-        let again = serde_json::to_string(&plan(&obs.clone(), &config)).unwrap();
-        prop_assert_eq!(first, again);
+    fn the_scenario_json_round_trip_gives_byte_identical_json(
+        obs in observation(),
+        config in config(),
+    ) {
+        let direct = serde_json::to_string(&plan(&obs, &config)).unwrap();
+        let scenario = serde_json::to_string(&Scenario::new(obs, config)).unwrap();
+        let (replayed, replayed_config) = Scenario::from_json(&scenario)
+            .unwrap_or_else(|e| panic!("a printed scenario is refused: {e}\n{scenario}"))
+            .into_parts();
+        let again = serde_json::to_string(&plan(&replayed, &replayed_config)).unwrap();
+        prop_assert_eq!(direct, again);
     }
 
     #[test]

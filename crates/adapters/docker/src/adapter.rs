@@ -7,11 +7,11 @@ use bollard::errors::Error as BollardError;
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::{ClientVersion, Docker};
 use galaxy_runtime_model::ContainerSummary;
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_ports::{DockerPort, LabelFilter, PortError, PortResult};
 
 use crate::config::DockerConfig;
 use crate::error::port_error;
-use crate::escape::escape_foreign;
 use crate::mapping;
 
 /// The API version used when a daemon refuses bollard's newer default without saying which one
@@ -84,9 +84,14 @@ impl DockerAdapter {
         }
     }
 
-    /// Connects to the daemon named by `DOCKER_HOST`, else the local socket.
+    /// Connects to the daemon named by `DOCKER_HOST`, else the local socket, with the settings
+    /// of the environment ([`DockerConfig::from_env`]).
+    ///
+    /// Errors: as [`DockerAdapter::connect`], and [`PortError::Invalid`] naming the variable for
+    /// a bad value in the environment.
     pub async fn connect_from_env() -> PortResult<Self> {
-        Self::connect(DockerConfig::from_env()).await
+        let config = DockerConfig::from_env().map_err(|e| PortError::invalid(e.to_string()))?;
+        Self::connect(config).await
     }
 
     /// Asks the daemon whether it answers (`GET /_ping`).
@@ -151,8 +156,7 @@ fn client(config: &DockerConfig, version: &ClientVersion, daemon: &str) -> PortR
         Docker::connect_with_http(&config.host, seconds, version)
     } else {
         return Err(PortError::invalid(format!(
-            "Docker host {}: only unix://, tcp:// and http:// addresses are supported",
-            escape_foreign(&config.host)
+            "Docker host {daemon}: only unix://, tcp:// and http:// addresses are supported"
         )));
     };
     built.map_err(|error| port_error(error, "connect", daemon, config.request_timeout))
@@ -257,7 +261,7 @@ impl DockerPort for DockerAdapter {
         if !is_container_reference(container_id) {
             return Err(PortError::invalid(format!(
                 "{:?} is not a Docker container id or name",
-                escape_foreign(container_id)
+                escape_foreign(container_id, MESSAGE_CHARS)
             )));
         }
         let inspected = self

@@ -1,20 +1,35 @@
 use std::ffi::OsString;
 use std::time::Duration;
 
-use galaxy_runtime_model::Config;
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
+use galaxy_runtime_model::{Config, ConfigError, duration, env};
+use serde::{Deserialize, Serialize};
 
 /// The socket Docker listens on when `DOCKER_HOST` is not set.
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 
+/// The variable naming the daemon, as for the Docker CLI.
+pub const DOCKER_HOST_VAR: &str = "DOCKER_HOST";
+
 /// Where the Docker daemon is and how long one call to it may take.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Every field has a default and can be set from JSON/TOML (by its name), with
+/// [`DockerConfig::set`], or from the environment ([`DockerConfig::from_env`]): `host` from
+/// `DOCKER_HOST`, as the Docker CLI does, every other field from
+/// `BACKEND_RUNTIME_DOCKER_<FIELD IN UPPER CASE>` (`request_timeout` is
+/// `BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT`). Text values go through the model's one mechanism,
+/// [`galaxy_runtime_model::env`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct DockerConfig {
     /// The daemon's address as `DOCKER_HOST` writes it: `unix:///var/run/docker.sock`,
     /// `tcp://host:2375` or `http://host:2375` (a bare absolute path means a Unix socket).
     pub host: String,
     /// Whether `host` came from the `DOCKER_HOST` variable (error messages say so).
+    #[serde(skip)]
     pub host_from_env: bool,
-    /// The longest one list or inspect call may take, connect to last byte.
+    /// The longest one list or inspect call may take, connect to last byte (longer than `0s`).
+    #[serde(with = "duration::non_zero")]
     pub request_timeout: Duration,
 }
 
@@ -29,23 +44,62 @@ impl Default for DockerConfig {
 }
 
 impl DockerConfig {
-    /// The daemon named by `DOCKER_HOST`, else the local socket.
-    pub fn from_env() -> Self {
+    /// The prefix of the Docker adapter's own environment variables.
+    pub const ENV_PREFIX: &str = "BACKEND_RUNTIME_DOCKER_";
+
+    /// The environment variable of a field: `host` → `DOCKER_HOST`, `request_timeout` →
+    /// `BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT`.
+    pub fn env_var(field: &str) -> String {
+        match field {
+            "host" => DOCKER_HOST_VAR.to_owned(),
+            other => env::var_name(Self::ENV_PREFIX, other),
+        }
+    }
+
+    /// The defaults, overridden by `DOCKER_HOST` and every `BACKEND_RUNTIME_DOCKER_<FIELD>` of
+    /// the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var_os(name))
     }
 
     /// Like [`DockerConfig::from_env`] with the environment given as a lookup function (for
-    /// tests and hosts that keep their environment elsewhere). An empty `DOCKER_HOST` counts as
-    /// unset, as the Docker CLI does.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Self {
-        match lookup("DOCKER_HOST") {
-            Some(host) if !host.is_empty() => Self {
-                host: host.to_string_lossy().into_owned(),
-                host_from_env: true,
-                ..Self::default()
-            },
-            _ => Self::default(),
+    /// tests and hosts that keep their environment elsewhere).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        config.apply_env(lookup)?;
+        Ok(config)
+    }
+
+    /// Overrides fields from an environment given as a lookup function. An empty
+    /// `DOCKER_HOST` counts as unset, as the Docker CLI does. A bad value is an error naming
+    /// the variable and the value, and changes nothing.
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<(), ConfigError> {
+        let host = env::var_text(&lookup, DOCKER_HOST_VAR)?.filter(|host| !host.is_empty());
+        let mut updated = self.clone();
+        env::apply_env(
+            &mut updated,
+            |field| (field != "host").then(|| Self::env_var(field)),
+            &lookup,
+        )?;
+        if let Some(host) = host {
+            updated.host = host;
+            updated.host_from_env = true;
         }
+        *self = updated;
+        Ok(())
+    }
+
+    /// Sets one field from its text form (`"unix:///run/docker.sock"`, `"30s"`). Setting `host`
+    /// this way makes it not come from `DOCKER_HOST`.
+    pub fn set(&mut self, field: &str, value: &str) -> Result<(), ConfigError> {
+        let host_from_env = self.host_from_env && field != "host";
+        env::set_field(self, field, value, field)?;
+        // A skipped field comes back from the round trip as its default.
+        self.host_from_env = host_from_env;
+        Ok(())
     }
 
     /// The daemon at `host` (`unix:///path`, `tcp://host:port`, `http://host:port`).
@@ -66,8 +120,9 @@ impl DockerConfig {
     }
 
     /// How the daemon is named in messages: its socket path or its address, and where that
-    /// came from.
-    pub(crate) fn describe(&self) -> String {
+    /// came from (`socket /var/run/docker.sock (default)`, `tcp://10.0.0.1:2375 (DOCKER_HOST)`),
+    /// escaped.
+    pub fn describe(&self) -> String {
         let place = match self.socket_path() {
             Some(path) => format!("socket {path}"),
             None => self.host.clone(),
@@ -79,7 +134,7 @@ impl DockerConfig {
         } else {
             ""
         };
-        crate::escape::escape_foreign(&format!("{place}{origin}"))
+        escape_foreign(&format!("{place}{origin}"), MESSAGE_CHARS)
     }
 }
 
@@ -122,28 +177,78 @@ mod tests {
 
     #[test]
     fn docker_host_from_the_environment() {
-        let c = DockerConfig::from_lookup(|_| None);
+        let c = DockerConfig::from_lookup(|_| None).unwrap();
         assert_eq!(c.host, DEFAULT_DOCKER_HOST);
         assert_eq!(c.socket_path(), Some("/var/run/docker.sock"));
         assert_eq!(c.describe(), "socket /var/run/docker.sock (default)");
 
         let c = DockerConfig::from_lookup(|n| {
             (n == "DOCKER_HOST").then(|| OsString::from("unix:///tmp/x/docker.sock"))
-        });
+        })
+        .unwrap();
         assert_eq!(c.socket_path(), Some("/tmp/x/docker.sock"));
         assert_eq!(c.describe(), "socket /tmp/x/docker.sock (DOCKER_HOST)");
 
-        let c = DockerConfig::from_lookup(|_| Some(OsString::from("tcp://10.0.0.1:2375")));
+        let c =
+            DockerConfig::from_lookup(env::lookup_from(&[("DOCKER_HOST", "tcp://10.0.0.1:2375")]))
+                .unwrap();
         assert_eq!(c.socket_path(), None);
         assert_eq!(c.describe(), "tcp://10.0.0.1:2375 (DOCKER_HOST)");
 
         let c = DockerConfig::with_host("unix:///run/user/1000/docker.sock");
         assert_eq!(c.describe(), "socket /run/user/1000/docker.sock");
 
-        let c = DockerConfig::from_lookup(|_| Some(OsString::new()));
+        let c = DockerConfig::from_lookup(|n| (n == "DOCKER_HOST").then(OsString::new)).unwrap();
         assert_eq!(
             c.host, DEFAULT_DOCKER_HOST,
             "an empty DOCKER_HOST counts as unset"
         );
+        assert!(!c.host_from_env);
+    }
+
+    #[test]
+    fn the_request_timeout_from_the_environment() {
+        let c = DockerConfig::from_lookup(env::lookup_from(&[
+            ("BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT", "1500ms"),
+            (
+                "BACKEND_RUNTIME_DOCKER_HOST",
+                "not read: DOCKER_HOST names the daemon",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(c.request_timeout, Duration::from_millis(1500));
+        assert_eq!(c.host, DEFAULT_DOCKER_HOST);
+        assert_eq!(
+            DockerConfig::env_var("request_timeout"),
+            "BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT"
+        );
+
+        for bad in ["0s", "soon"] {
+            let err = DockerConfig::from_lookup(env::lookup_from(&[
+                ("DOCKER_HOST", "tcp://10.0.0.1:2375"),
+                ("BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT", bad),
+            ]))
+            .unwrap_err();
+            assert_eq!(err.name, "BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT");
+            assert_eq!(err.value, bad);
+        }
+    }
+
+    #[test]
+    fn set_checks_like_json_and_keeps_where_the_host_came_from() {
+        let mut c =
+            DockerConfig::from_lookup(env::lookup_from(&[("DOCKER_HOST", "unix:///env.sock")]))
+                .unwrap();
+        c.set("request_timeout", "5s").unwrap();
+        assert_eq!(c.request_timeout, Duration::from_secs(5));
+        assert!(
+            c.host_from_env,
+            "another field does not change where the host came from"
+        );
+        assert!(c.set("request_timeout", "0s").is_err());
+        assert!(c.set("host_from_env", "true").is_err());
+        assert!(c.set("port", "1").unwrap_err().reason.contains("unknown"));
+        c.set("host", "unix:///file.sock").unwrap();
+        assert_eq!(c.describe(), "socket /file.sock");
     }
 }

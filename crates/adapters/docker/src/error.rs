@@ -1,13 +1,13 @@
 //! bollard's errors turned into [`PortError`]s by meaning, naming the daemon and keeping the
 //! source chain.
 
-use std::error::Error as StdError;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_ports::{PortError, error_chain};
 
-use crate::escape::escape_foreign;
+use crate::io_error::io_error_in_chain;
 
 /// What to do about an unreachable daemon, appended to every such message.
 const START_HINT: &str =
@@ -33,7 +33,7 @@ pub(crate) fn port_error(
         } => {
             let message = format!(
                 "Docker daemon at {daemon} answered {operation} with HTTP {status_code}: {}",
-                escape_foreign(message)
+                escape_foreign(message, MESSAGE_CHARS)
             );
             match status_code {
                 404 => PortError::not_found(message).with_source(error),
@@ -52,7 +52,7 @@ pub(crate) fn port_error(
         BollardError::JsonDataError { .. } | BollardError::JsonSerdeError { .. } => {
             PortError::invalid(format!(
                 "Docker daemon at {daemon} sent a {operation} answer that does not parse: {}",
-                escape_foreign(&error_chain(&error))
+                escape_foreign(&error_chain(&error), MESSAGE_CHARS)
             ))
             .with_source(error)
         }
@@ -64,6 +64,7 @@ pub(crate) fn port_error(
             // say what happened; hyper's wrappers around them do not.
             let cause = escape_foreign(
                 &io_error_in_chain(&error).map_or_else(|| error_chain(&error), ToString::to_string),
+                MESSAGE_CHARS,
             );
             PortError::unavailable(
                 format!(
@@ -75,23 +76,11 @@ pub(crate) fn port_error(
         other => PortError::other(
             format!(
                 "{operation} at Docker daemon {daemon} failed: {}",
-                escape_foreign(&error_chain(&other))
+                escape_foreign(&error_chain(&other), MESSAGE_CHARS)
             ),
             other,
         ),
     }
-}
-
-/// The first I/O error among `error` and its causes.
-fn io_error_in_chain<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a std::io::Error> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io);
-        }
-        current = e.source();
-    }
-    None
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use bollard::models::{EventMessage, EventMessageTypeEnum};
 use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::StreamExt;
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_ports::{Component, LabelFilter, PortResult};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use crate::adapter::DockerAdapter;
 use crate::config::EventsConfig;
 use crate::error::port_error;
-use crate::escape::escape_foreign;
 
 /// The container actions that may change what a pass would see: a container appeared, started,
 /// stopped (or crashed), vanished, or got another name.
@@ -128,10 +128,10 @@ impl ContainerEvents {
                             if self.is_watched(&event) {
                                 log::debug!(
                                     "Docker events: {} of container {}",
-                                    escape_foreign(event.action.as_deref().unwrap_or("")),
+                                    escape_foreign(event.action.as_deref().unwrap_or(""), MESSAGE_CHARS),
                                     escape_foreign(
                                         event.actor.as_ref().and_then(|a| a.id.as_deref()).unwrap_or("")
-                                    )
+                                    , MESSAGE_CHARS)
                                 );
                                 pending.get_or_insert(Instant::now() + self.config.debounce);
                             }

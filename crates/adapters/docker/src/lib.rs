@@ -50,10 +50,11 @@
 mod adapter;
 mod config;
 mod error;
-mod escape;
 mod events;
+#[path = "../../shared/io_error.rs"]
+mod io_error;
 mod mapping;
 
 pub use adapter::{DockerAdapter, FALLBACK_API_VERSION};
-pub use config::{DEFAULT_DOCKER_HOST, DockerConfig, EventsConfig};
+pub use config::{DEFAULT_DOCKER_HOST, DOCKER_HOST_VAR, DockerConfig, EventsConfig};
 pub use events::{ContainerEvents, WATCHED_ACTIONS};

@@ -22,10 +22,9 @@ use bollard::models::{
     ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary as DockerSummary,
     ContainerSummaryStateEnum, EndpointSettings,
 };
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_model::{ContainerState, ContainerSummary, Timestamp};
 use galaxy_runtime_ports::PortError;
-
-use crate::escape::escape_foreign;
 
 /// A container as reported, with the parts Docker did not give.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +42,8 @@ impl Mapped {
             log::warn!(
                 "Docker daemon at {daemon} described container {} (name {:?}) incompletely: {}; \
                  reported with fallbacks (see the Docker adapter's docs)",
-                escape_foreign(&self.summary.id),
-                escape_foreign(&self.summary.name),
+                escape_foreign(&self.summary.id, MESSAGE_CHARS),
+                escape_foreign(&self.summary.name, MESSAGE_CHARS),
                 self.gaps.join(", ")
             );
         }
@@ -63,7 +62,7 @@ fn required_id(id: Option<String>, name: &str) -> Result<String, PortError> {
         Some(id) if !id.is_empty() => Ok(id),
         _ => Err(PortError::invalid(format!(
             "Docker described a container without an id (name {:?}); it cannot be reported",
-            escape_foreign(name)
+            escape_foreign(name, MESSAGE_CHARS)
         ))),
     }
 }
@@ -105,6 +104,7 @@ fn state_from_word(word: &str) -> Option<ContainerState> {
     }
 }
 
+/// The parts of a description replaced by a fallback.
 struct Gaps(Vec<String>);
 
 impl Gaps {
@@ -116,52 +116,95 @@ impl Gaps {
     }
 }
 
-/// One entry of `GET /containers/json`.
-pub(crate) fn from_list(container: DockerSummary) -> Result<Mapped, PortError> {
-    let name = primary_name(container.names);
-    let id = required_id(container.id, name.as_deref().unwrap_or(""))?;
-    let mut gaps = Gaps(Vec::new());
-    let name = gaps.or(name, "no name", String::new);
-    let image_ref = gaps.or(
-        container.image.filter(|i| !i.is_empty()),
-        "no image",
-        String::new,
-    );
-    let labels = gaps.or(container.labels, "no labels", HashMap::new);
-    let state = match container.state {
-        Some(ContainerSummaryStateEnum::EMPTY) | None => {
-            gaps.or(None, "no state (reported as dead)", || FALLBACK_STATE)
+/// What Docker's state says: a state this code knows, a word it does not, or nothing.
+enum StateSeen {
+    Known(ContainerState),
+    Unknown(String),
+    Missing,
+}
+
+impl StateSeen {
+    fn of_word(word: &str) -> Self {
+        match state_from_word(word) {
+            Some(state) => Self::Known(state),
+            None => Self::Unknown(word.to_owned()),
         }
-        Some(word) => {
-            let word = word.as_ref();
-            gaps.or(
-                state_from_word(word),
+    }
+}
+
+/// What one of Docker's descriptions gives of a container, before any fallback: the list and
+/// inspect answers differ in shape, not in what is reported for a missing part.
+struct Described {
+    id: Option<String>,
+    name: Option<String>,
+    image_ref: Option<String>,
+    labels: Option<HashMap<String, String>>,
+    state: StateSeen,
+    created: Option<Timestamp>,
+    networks: Option<HashMap<String, EndpointSettings>>,
+}
+
+impl Described {
+    /// The summary, with the fallback of the module's table for every part that is missing or
+    /// unusable, and those parts named.
+    fn into_mapped(self) -> Result<Mapped, PortError> {
+        let name = self.name.filter(|n| !n.is_empty());
+        let id = required_id(self.id, name.as_deref().unwrap_or(""))?;
+        let mut gaps = Gaps(Vec::new());
+        let name = gaps.or(name, "no name", String::new);
+        let image_ref = gaps.or(
+            self.image_ref.filter(|i| !i.is_empty()),
+            "no image",
+            String::new,
+        );
+        let labels = gaps.or(self.labels, "no labels", HashMap::new);
+        let state = match self.state {
+            StateSeen::Known(state) => state,
+            StateSeen::Unknown(word) => gaps.or(
+                None,
                 &format!(
                     "unknown state {:?} (reported as dead)",
-                    escape_foreign(word)
+                    escape_foreign(&word, MESSAGE_CHARS)
                 ),
                 || FALLBACK_STATE,
-            )
-        }
-    };
-    let created = gaps.or(
-        container.created.and_then(Timestamp::from_unix_seconds),
-        "no creation time (reported as 1970-01-01T00:00:00Z)",
-        epoch,
-    );
-    let addresses = addresses(container.network_settings.and_then(|n| n.networks));
-    Ok(Mapped {
-        summary: ContainerSummary {
-            id,
-            name,
-            image_ref,
-            labels: labels.into_iter().collect(),
-            state,
-            created,
-            addresses,
+            ),
+            StateSeen::Missing => gaps.or(None, "no state (reported as dead)", || FALLBACK_STATE),
+        };
+        let created = gaps.or(
+            self.created,
+            "no creation time (reported as 1970-01-01T00:00:00Z)",
+            epoch,
+        );
+        Ok(Mapped {
+            summary: ContainerSummary {
+                id,
+                name,
+                image_ref,
+                labels: labels.into_iter().collect(),
+                state,
+                created,
+                addresses: addresses(self.networks),
+            },
+            gaps: gaps.0,
+        })
+    }
+}
+
+/// One entry of `GET /containers/json`.
+pub(crate) fn from_list(container: DockerSummary) -> Result<Mapped, PortError> {
+    Described {
+        name: primary_name(container.names),
+        id: container.id,
+        image_ref: container.image,
+        labels: container.labels,
+        state: match container.state {
+            Some(ContainerSummaryStateEnum::EMPTY) | None => StateSeen::Missing,
+            Some(word) => StateSeen::of_word(word.as_ref()),
         },
-        gaps: gaps.0,
-    })
+        created: container.created.and_then(Timestamp::from_unix_seconds),
+        networks: container.network_settings.and_then(|n| n.networks),
+    }
+    .into_mapped()
 }
 
 /// The answer of `GET /containers/{id}/json`.
@@ -169,20 +212,14 @@ pub(crate) fn from_list(container: DockerSummary) -> Result<Mapped, PortError> {
 /// The creation time is cut to whole seconds, as the list gives it, so that both calls describe
 /// a container identically.
 pub(crate) fn from_inspect(container: ContainerInspectResponse) -> Result<Mapped, PortError> {
-    let name = container.name.filter(|n| !n.is_empty());
-    let id = required_id(container.id, name.as_deref().unwrap_or(""))?;
-    let mut gaps = Gaps(Vec::new());
-    let name = gaps.or(name, "no name", String::new);
-    let (image, labels) = container
+    let (image_ref, labels) = container
         .config
         .map(|c| (c.image, c.labels))
         .unwrap_or_default();
-    let image_ref = gaps.or(image.filter(|i| !i.is_empty()), "no image", String::new);
-    let labels = gaps.or(labels, "no labels", HashMap::new);
-    let state = container.state.and_then(|s| {
-        let word = s.status.filter(|w| *w != ContainerStateStatusEnum::EMPTY);
-        match word {
-            Some(word) => state_from_word(word.as_ref()),
+    let state = match container.state {
+        None => StateSeen::Missing,
+        Some(s) => match s.status.filter(|w| *w != ContainerStateStatusEnum::EMPTY) {
+            Some(word) => StateSeen::of_word(word.as_ref()),
             // Older daemons may leave the word out but keep the flags.
             None => [
                 (s.restarting, ContainerState::Restarting),
@@ -191,34 +228,23 @@ pub(crate) fn from_inspect(container: ContainerInspectResponse) -> Result<Mapped
                 (s.dead, ContainerState::Dead),
             ]
             .into_iter()
-            .find_map(|(flag, state)| (flag == Some(true)).then_some(state)),
-        }
-    });
-    let state = gaps.or(state, "no known state (reported as dead)", || {
-        FALLBACK_STATE
-    });
-    let created = container
-        .created
-        .and_then(|text| text.parse::<Timestamp>().ok())
-        .and_then(|t| Timestamp::from_unix_seconds(t.as_datetime().timestamp()));
-    let created = gaps.or(
-        created,
-        "no creation time (reported as 1970-01-01T00:00:00Z)",
-        epoch,
-    );
-    let addresses = addresses(container.network_settings.and_then(|n| n.networks));
-    Ok(Mapped {
-        summary: ContainerSummary {
-            id,
-            name,
-            image_ref,
-            labels: labels.into_iter().collect(),
-            state,
-            created,
-            addresses,
+            .find_map(|(flag, state)| (flag == Some(true)).then_some(state))
+            .map_or(StateSeen::Missing, StateSeen::Known),
         },
-        gaps: gaps.0,
-    })
+    };
+    Described {
+        id: container.id,
+        name: container.name,
+        image_ref,
+        labels,
+        state,
+        created: container
+            .created
+            .and_then(|text| text.parse::<Timestamp>().ok())
+            .and_then(|t| Timestamp::from_unix_seconds(t.as_datetime().timestamp())),
+        networks: container.network_settings.and_then(|n| n.networks),
+    }
+    .into_mapped()
 }
 
 #[cfg(test)]

@@ -211,7 +211,8 @@ async fn a_missing_socket_is_unavailable_naming_the_path() {
     // Needs no daemon: it checks what happens when there is none.
     let config = DockerConfig::from_lookup(|name| {
         (name == "DOCKER_HOST").then(|| "unix:///nonexistent/galaxy-runtime/docker.sock".into())
-    });
+    })
+    .expect("a valid environment");
     let error = DockerAdapter::connect(config)
         .await
         .expect_err("no socket there");

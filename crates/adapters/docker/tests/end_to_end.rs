@@ -498,7 +498,8 @@ async fn a_docker_host_pointing_at_no_socket_fails_to_connect_naming_the_path() 
     let path = "/nonexistent/galaxy-runtime-e2e/docker.sock";
     let config = DockerConfig::from_lookup(|name| {
         (name == "DOCKER_HOST").then(|| format!("unix://{path}").into())
-    });
+    })
+    .expect("a valid environment");
     let error = DockerAdapter::connect(config)
         .await
         .expect_err("there is no socket there");
@@ -534,9 +535,10 @@ async fn a_pass_against_a_daemon_that_went_away_fails_clearly_and_writes_nothing
     let socket = dir.0.join("docker.sock");
     let proxy = SocketProxy::start(&socket, &common::daemon_socket(&adapter));
     let host = format!("unix://{}", socket.display());
-    let through_proxy = DockerAdapter::connect(DockerConfig::from_lookup(|name| {
-        (name == "DOCKER_HOST").then(|| host.clone().into())
-    }))
+    let through_proxy = DockerAdapter::connect(
+        DockerConfig::from_lookup(|name| (name == "DOCKER_HOST").then(|| host.clone().into()))
+            .expect("a valid environment"),
+    )
     .await
     .expect("connect through the proxy");
     let reconciler = backend.with_docker(&through_proxy);

@@ -1,10 +1,10 @@
-use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use galaxy_runtime_model::Config;
+use galaxy_runtime_model::text::{PROBE_FAILURE_CHARS, escape_foreign, escape_foreign_bytes};
 use galaxy_runtime_ports::{EnginePort, PortError, PortResult, error_chain};
 use http::header::{ACCEPT, CONTENT_LENGTH, LOCATION, USER_AGENT};
 use http::{Request, StatusCode, Uri};
@@ -15,7 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::EngineHttpConfig;
-use crate::escape::{escape_foreign, escape_foreign_bytes};
+use crate::io_error::io_error_in_chain;
 
 /// How many characters of a body that is not JSON are shown in the failure message.
 const BODY_EXCERPT_CHARS: usize = 40;
@@ -89,7 +89,7 @@ impl HttpEngine {
         let invalid = |why: &str| {
             PortError::invalid(format!(
                 "invalid engine endpoint {}: {why}",
-                escape_foreign(endpoint)
+                escape_foreign(endpoint, PROBE_FAILURE_CHARS)
             ))
         };
         if endpoint.contains(['?', '#']) {
@@ -142,7 +142,7 @@ impl HttpEngine {
         if status.is_redirection() {
             let location = response.headers().get(LOCATION).map_or_else(
                 || "(no Location header)".to_owned(),
-                |v| escape_foreign_bytes(v.as_bytes()),
+                |v| escape_foreign_bytes(v.as_bytes(), PROBE_FAILURE_CHARS),
             );
             return Err(PortError::invalid(format!(
                 "redirect to {location} not followed: HTTP {} from GET {shown_url}",
@@ -172,7 +172,7 @@ impl HttpEngine {
                 .collect();
             PortError::invalid(format!(
                 "not JSON: body of GET {shown_url} does not parse ({e}); it starts with \"{}\"",
-                escape_foreign(&excerpt)
+                escape_foreign(&excerpt, PROBE_FAILURE_CHARS)
             ))
         })
     }
@@ -192,8 +192,8 @@ async fn read_capped(
             PortError::unavailable(
                 format!(
                     "connection to engine endpoint {} failed while reading the body of GET {shown_url}: {}",
-                    escape_foreign(endpoint),
-                    escape_foreign(&e.to_string())
+                    escape_foreign(endpoint, PROBE_FAILURE_CHARS),
+                    escape_foreign(&e.to_string(), PROBE_FAILURE_CHARS)
                 ),
                 e,
             )
@@ -228,7 +228,7 @@ fn status_error(status: StatusCode, shown_url: &str) -> PortError {
 }
 
 fn request_error(error: hyper_util::client::legacy::Error, endpoint: &str) -> PortError {
-    let endpoint = escape_foreign(endpoint);
+    let endpoint = escape_foreign(endpoint, PROBE_FAILURE_CHARS);
     let refused =
         io_error_in_chain(&error).is_some_and(|e| e.kind() == io::ErrorKind::ConnectionRefused);
     let message = if refused {
@@ -236,33 +236,22 @@ fn request_error(error: hyper_util::client::legacy::Error, endpoint: &str) -> Po
     } else if error.is_connect() {
         format!(
             "cannot connect to engine endpoint {endpoint}: {}",
-            escape_foreign(&error_chain(&error))
+            escape_foreign(&error_chain(&error), PROBE_FAILURE_CHARS)
         )
     } else {
         format!(
             "connection to engine endpoint {endpoint} failed: {}",
-            escape_foreign(&error_chain(&error))
+            escape_foreign(&error_chain(&error), PROBE_FAILURE_CHARS)
         )
     };
     PortError::unavailable(message, error)
-}
-
-fn io_error_in_chain<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a io::Error> {
-    let mut current: Option<&(dyn StdError + 'static)> = Some(error);
-    while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<io::Error>() {
-            return Some(io);
-        }
-        current = e.source();
-    }
-    None
 }
 
 #[async_trait]
 impl EnginePort for HttpEngine {
     async fn status(&self, endpoint: &str) -> PortResult<serde_json::Value> {
         let uri = self.status_url(endpoint)?;
-        let shown_url = escape_foreign(&uri.to_string());
+        let shown_url = escape_foreign(&uri.to_string(), PROBE_FAILURE_CHARS);
         match tokio::time::timeout(
             self.config.timeout,
             self.get_json(uri, endpoint, &shown_url),

@@ -27,7 +27,8 @@
 
 mod config;
 mod engine;
-mod escape;
+#[path = "../../shared/io_error.rs"]
+mod io_error;
 
 pub use config::EngineHttpConfig;
 pub use engine::HttpEngine;

@@ -5,8 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use galaxy_runtime_model::{Config, ConfigError, duration};
-use serde::Deserialize;
+use galaxy_runtime_model::{ConfigError, duration, env};
+use serde::{Deserialize, Serialize};
 
 /// The default database: a SQLite file in the working directory.
 pub const DEFAULT_URL: &str = "sqlite://galaxy-runtime.db";
@@ -15,7 +15,8 @@ pub const DEFAULT_URL: &str = "sqlite://galaxy-runtime.db";
 ///
 /// Every field has a default and can be set from JSON/TOML (by its name) or from the
 /// environment as `BACKEND_RUNTIME_DATABASE_<FIELD IN UPPER CASE>` ([`StoreConfig::from_env`]);
-/// `url` is `BACKEND_RUNTIME_DATABASE_URL`.
+/// `url` is `BACKEND_RUNTIME_DATABASE_URL`. Text values go through the model's one mechanism,
+/// [`galaxy_runtime_model::env`], then [`StoreConfig::validate`].
 ///
 /// `Debug` and `Display` show the URL with its password replaced by `***`:
 ///
@@ -26,7 +27,7 @@ pub const DEFAULT_URL: &str = "sqlite://galaxy-runtime.db";
 /// assert!(!format!("{config:?}").contains("s3cret"));
 /// assert_eq!(config.to_string(), "postgres://runtime:***@db:5432/galaxy");
 /// ```
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// `postgres://user:password@host:port/database` (`postgresql://` too; tokio-postgres
@@ -92,9 +93,12 @@ impl StoreConfig {
         }
     }
 
+    /// The prefix of the store's environment variables.
+    pub const ENV_PREFIX: &str = "BACKEND_RUNTIME_DATABASE_";
+
     /// The environment variable of a field: `url` → `BACKEND_RUNTIME_DATABASE_URL`.
     pub fn env_var(field: &str) -> String {
-        Config::env_var(&format!("database_{field}"))
+        env::var_name(Self::ENV_PREFIX, field)
     }
 
     /// The defaults, overridden by every `BACKEND_RUNTIME_DATABASE_<FIELD>` of the process
@@ -106,64 +110,30 @@ impl StoreConfig {
     }
 
     /// Overrides fields from an environment given as a lookup function. A bad value is an
-    /// error naming the variable and the value (a URL's password redacted).
+    /// error naming the variable and the value (a URL's password redacted), and changes
+    /// nothing.
     pub fn apply_env(
         &mut self,
         lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
     ) -> Result<(), ConfigError> {
-        for field in [
-            "url",
-            "max_connections",
-            "connect_timeout",
-            "query_timeout",
-            "busy_timeout",
-            "schema",
-        ] {
-            let name = Self::env_var(field);
-            let Some(raw) = lookup(&name) else { continue };
-            let value = raw.into_string().map_err(|raw| ConfigError {
-                name: name.clone(),
-                value: redact_url(&raw.to_string_lossy()),
-                reason: "not valid UTF-8".to_owned(),
-            })?;
-            self.set_as(field, &value, &name)?;
-        }
+        let mut updated = self.clone();
+        env::apply_env(&mut updated, |field| Some(Self::env_var(field)), lookup)
+            .map_err(redacted)?;
+        // `validate` names the field; its variable is what was set.
+        updated.validate().map_err(|e| ConfigError {
+            name: Self::env_var(&e.name),
+            ..e
+        })?;
+        *self = updated;
         Ok(())
     }
 
-    /// Sets one field from its text form (`"30s"`, `"8"`, a URL).
+    /// Sets one field from its text form (`"30s"`, `"8"`, a URL; `""` clears `schema`).
     pub fn set(&mut self, field: &str, value: &str) -> Result<(), ConfigError> {
-        self.set_as(field, value, field)
-    }
-
-    fn set_as(&mut self, field: &str, value: &str, name: &str) -> Result<(), ConfigError> {
-        let error = |reason: String| ConfigError {
-            name: name.to_owned(),
-            value: redact_url(value),
-            reason,
-        };
-        let duration = || duration::parse(value).map_err(|e| error(e.to_string()));
         let mut updated = self.clone();
-        match field {
-            "url" => updated.url = value.to_owned(),
-            "max_connections" => {
-                updated.max_connections = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| error("expected a whole number".to_owned()))?;
-            }
-            "connect_timeout" => updated.connect_timeout = duration()?,
-            "query_timeout" => updated.query_timeout = duration()?,
-            "busy_timeout" => updated.busy_timeout = duration()?,
-            "schema" => updated.schema = (!value.is_empty()).then(|| value.to_owned()),
-            _ => {
-                return Err(error(format!(
-                    "unknown store configuration field {field:?}"
-                )));
-            }
-        }
+        env::set_field(&mut updated, field, value, field).map_err(redacted)?;
         updated.validate().map_err(|e| ConfigError {
-            name: name.to_owned(),
+            name: field.to_owned(),
             ..e
         })?;
         *self = updated;
@@ -261,6 +231,14 @@ impl fmt::Display for StoreConfig {
     }
 }
 
+/// `error` with a URL's password in its value hidden.
+fn redacted(error: ConfigError) -> ConfigError {
+    ConfigError {
+        value: redact_url(&error.value),
+        ..error
+    }
+}
+
 /// A PostgreSQL identifier we can quote without escaping.
 pub(crate) fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -311,8 +289,7 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-    use std::ffi::OsString;
+    use galaxy_runtime_model::env::lookup_from;
 
     use super::*;
 
@@ -375,19 +352,11 @@ mod tests {
         assert!(StoreConfig::default().validate().is_ok());
     }
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
-        let map: HashMap<String, OsString> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), OsString::from(v)))
-            .collect();
-        move |name| map.get(name).cloned()
-    }
-
     #[test]
     fn reads_the_environment() {
         let mut config = StoreConfig::default();
         config
-            .apply_env(env(&[
+            .apply_env(lookup_from(&[
                 ("BACKEND_RUNTIME_DATABASE_URL", "postgres://u:p@h/db"),
                 ("BACKEND_RUNTIME_DATABASE_MAX_CONNECTIONS", "3"),
                 ("BACKEND_RUNTIME_DATABASE_QUERY_TIMEOUT", "1500ms"),
@@ -404,7 +373,7 @@ mod tests {
     fn bad_values_name_the_variable_and_hide_passwords() {
         let mut config = StoreConfig::default();
         let err = config
-            .apply_env(env(&[(
+            .apply_env(lookup_from(&[(
                 "BACKEND_RUNTIME_DATABASE_URL",
                 "mysql://u:secret@h/db",
             )]))
@@ -414,11 +383,14 @@ mod tests {
         assert!(err.to_string().contains("mysql"), "{err}");
 
         let err = config
-            .apply_env(env(&[("BACKEND_RUNTIME_DATABASE_MAX_CONNECTIONS", "0")]))
+            .apply_env(lookup_from(&[(
+                "BACKEND_RUNTIME_DATABASE_MAX_CONNECTIONS",
+                "0",
+            )]))
             .unwrap_err();
         assert_eq!(err.name, "BACKEND_RUNTIME_DATABASE_MAX_CONNECTIONS");
         let err = config
-            .apply_env(env(&[(
+            .apply_env(lookup_from(&[(
                 "BACKEND_RUNTIME_DATABASE_SCHEMA",
                 "a; DROP TABLE x",
             )]))

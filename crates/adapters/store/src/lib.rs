@@ -29,6 +29,7 @@
 //! use galaxy_runtime_ports::{Expected, StatusChange, StorePort};
 //! use galaxy_runtime_store::{Store, StoreConfig};
 //!
+//! # #[cfg(feature = "sqlite")]
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = std::env::temp_dir().join(format!("galaxy-runtime-doc-{}", GameId::new_random()));
@@ -52,6 +53,9 @@
 //! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(())
 //! # }
+//! # // A build without SQLite has no database of its own to run the example on.
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
 //! ```
 
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]

@@ -2,16 +2,22 @@
 
 mod common;
 
-use common::{PgSchema, SqliteFile};
+#[cfg(feature = "postgres")]
+use common::PgSchema;
+#[cfg(feature = "sqlite")]
+use common::SqliteFile;
+#[cfg(feature = "postgres")]
 use galaxy_runtime_store::PgLeaderLock;
 use galaxy_runtime_testkit::{leader, store};
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_conforms() {
     let db = SqliteFile::new();
     store::run_all(&db.store().await).await;
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_conforms() {
     let Some(schema) = PgSchema::new() else {
@@ -20,6 +26,7 @@ async fn postgres_store_conforms() {
     store::run_all(&schema.store().await).await;
 }
 
+#[cfg(feature = "sqlite")]
 /// The suites must not depend on the runtime flavour: the reconciler's tests use a
 /// current-thread runtime.
 #[tokio::test(flavor = "current_thread")]
@@ -31,6 +38,7 @@ async fn sqlite_store_conforms_on_a_current_thread_runtime() {
     store::concurrent_transitions_one_winner(&s).await;
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test(flavor = "current_thread")]
 async fn postgres_store_conforms_on_a_current_thread_runtime() {
     let Some(schema) = PgSchema::new() else {
@@ -42,6 +50,7 @@ async fn postgres_store_conforms_on_a_current_thread_runtime() {
     store::concurrent_rebinds_one_winner(&s).await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_leader_lock_conforms() {
     let db = SqliteFile::new();
@@ -54,6 +63,7 @@ async fn sqlite_leader_lock_conforms() {
     leader::fenced_writes_need_the_lock(&s.fenced(&lock), &s, &lock).await;
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_leader_lock_conforms() {
     let Some(schema) = PgSchema::new() else {

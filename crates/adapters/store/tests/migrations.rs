@@ -1,18 +1,29 @@
-//! Migrations on both backends: from an empty database, run again, run by several replicas at
-//! once, and refused when the database was migrated by a newer build.
+//! Migrations on each backend built in: from an empty database, run again, run by several
+//! replicas at once, and refused when the database was migrated by a newer build.
 
 mod common;
 
-use common::{PgSchema, SqliteFile};
+#[cfg(feature = "postgres")]
+use common::PgSchema;
+#[cfg(feature = "sqlite")]
+use common::SqliteFile;
+use diesel::QueryableByName;
+#[cfg(feature = "sqlite")]
+use diesel::RunQueryDsl;
+#[cfg(feature = "sqlite")]
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
-use diesel::{QueryableByName, RunQueryDsl};
+#[cfg(feature = "postgres")]
 use diesel_async::SimpleAsyncConnection;
 use futures_util::future::join_all;
 use galaxy_runtime_model::{GameId, RuntimeStatus};
 use galaxy_runtime_ports::{PortError, StorePort};
 use galaxy_runtime_store::Store;
-use galaxy_runtime_store::migrate::{POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, known_versions};
+#[cfg(feature = "postgres")]
+use galaxy_runtime_store::migrate::POSTGRES_MIGRATIONS;
+#[cfg(feature = "sqlite")]
+use galaxy_runtime_store::migrate::SQLITE_MIGRATIONS;
+use galaxy_runtime_store::migrate::known_versions;
 use galaxy_runtime_testkit::store::sample_record;
 
 /// A version no build knows yet.
@@ -24,6 +35,7 @@ struct Version {
     version: String,
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_versions(db: &SqliteFile) -> Vec<String> {
     let mut versions: Vec<String> =
         diesel::sql_query("SELECT version FROM __diesel_schema_migrations ORDER BY version")
@@ -36,6 +48,7 @@ fn sqlite_versions(db: &SqliteFile) -> Vec<String> {
     versions
 }
 
+#[cfg(feature = "postgres")]
 async fn postgres_versions(schema: &PgSchema) -> Vec<String> {
     let mut raw = schema.raw().await;
     let query =
@@ -62,6 +75,7 @@ fn expect_newer_schema_refused(result: Result<Store, PortError>) {
     }
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_migrates_from_empty_again_and_refuses_a_newer_schema() {
     let db = SqliteFile::new();
@@ -99,6 +113,7 @@ async fn sqlite_migrates_from_empty_again_and_refuses_a_newer_schema() {
     expect_newer_schema_refused(Store::connect(&db.config()).await);
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_migrates_from_empty_again_and_refuses_a_newer_schema() {
     let Some(schema) = PgSchema::new() else {
@@ -138,10 +153,11 @@ async fn postgres_migrates_from_empty_again_and_refuses_a_newer_schema() {
     expect_newer_schema_refused(Store::connect(&schema.config()).await);
 }
 
+#[cfg(feature = "sqlite")]
 /// Replicas that start together on an empty database all come up: one migrates, the others
 /// wait for it and find nothing left to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_starts_migrate_once() {
+async fn concurrent_sqlite_starts_migrate_once() {
     let db = SqliteFile::new();
     let config = db.config();
     let results = join_all((0..4).map(|_| Store::connect(&config))).await;
@@ -149,7 +165,12 @@ async fn concurrent_starts_migrate_once() {
         result.expect("every SQLite replica starts");
     }
     assert_eq!(sqlite_versions(&db).len(), 1);
+}
 
+#[cfg(feature = "postgres")]
+/// As [`concurrent_sqlite_starts_migrate_once`], on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_postgres_starts_migrate_once() {
     let Some(schema) = PgSchema::new() else {
         return;
     };

@@ -1,4 +1,4 @@
-//! What the store adds to the port contract, on both backends: the database's own forward-only
+//! What the store adds to the port contract, on each backend built in: the database's own forward-only
 //! trigger and status check, errors naming unreadable rows, what only the store keeps (version,
 //! message, times), batches with repeated games, timeouts, busy and unreachable databases, and
 //! passwords kept out of messages.
@@ -7,8 +7,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{PgSchema, SqliteFile, TempDir, free_port};
+#[cfg(feature = "sqlite")]
+use common::SqliteFile;
+use common::TempDir;
+#[cfg(feature = "postgres")]
+use common::{PgSchema, free_port};
+#[cfg(feature = "sqlite")]
 use diesel::connection::SimpleConnection;
+#[cfg(feature = "postgres")]
 use diesel_async::SimpleAsyncConnection;
 use galaxy_runtime_model::{GameId, RuntimeRecord, RuntimeStatus, Snapshot, Timestamp};
 use galaxy_runtime_ports::{Expected, PortError, ProbeFailuresUpdate, StatusChange, StorePort};
@@ -138,6 +144,7 @@ async fn check_probe_failures_range(store: &Store) {
     expect_invalid(store.create_record(huge).await, &["probe_failures"]);
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_keeps_store_metadata_and_handles_repeated_games() {
     let db = SqliteFile::new();
@@ -147,6 +154,7 @@ async fn sqlite_keeps_store_metadata_and_handles_repeated_games() {
     check_probe_failures_range(&store).await;
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_keeps_store_metadata_and_handles_repeated_games() {
     let Some(schema) = PgSchema::new() else {
@@ -158,6 +166,7 @@ async fn postgres_keeps_store_metadata_and_handles_repeated_games() {
     check_probe_failures_range(&store).await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_database_enforces_forward_only_and_known_statuses() {
     let db = SqliteFile::new();
@@ -197,6 +206,7 @@ async fn sqlite_database_enforces_forward_only_and_known_statuses() {
     );
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_database_enforces_forward_only_and_known_statuses() {
     let Some(schema) = PgSchema::new() else {
@@ -234,6 +244,7 @@ async fn postgres_database_enforces_forward_only_and_known_statuses() {
     );
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_bad_rows_give_errors_naming_them() {
     let db = SqliteFile::new();
@@ -306,6 +317,7 @@ async fn sqlite_bad_rows_give_errors_naming_them() {
     assert_eq!(all, vec![good]);
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_bad_rows_give_errors_naming_them() {
     let Some(schema) = PgSchema::new() else {
@@ -365,6 +377,7 @@ async fn postgres_bad_rows_give_errors_naming_them() {
     assert_eq!(store.list_records().await.expect("list"), vec![good]);
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test]
 async fn sqlite_busy_database_is_unavailable_then_recovers() {
     let db = SqliteFile::new();
@@ -389,6 +402,7 @@ async fn sqlite_busy_database_is_unavailable_then_recovers() {
     create(&store, RuntimeStatus::Running).await;
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn postgres_query_timeout_then_recovers() {
     let Some(schema) = PgSchema::new() else {
@@ -430,6 +444,7 @@ async fn postgres_query_timeout_then_recovers() {
     assert_eq!(stopped.status, RuntimeStatus::Stopped);
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn unreachable_postgres_is_unavailable_and_hides_the_password() {
     // A port nothing listens on: refused at once.
@@ -450,6 +465,7 @@ async fn unreachable_postgres_is_unavailable_and_hides_the_password() {
     );
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn silent_postgres_times_out_and_hides_the_password() {
     // A listener that accepts and never answers: the connect timeout must fire.
@@ -502,6 +518,7 @@ async fn bad_configurations_are_invalid() {
     assert!(error.to_string().contains("x.db"), "{error}");
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn debug_and_display_of_a_postgres_store_hide_the_password() {
     let Some(schema) = PgSchema::new() else {

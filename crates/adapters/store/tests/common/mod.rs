@@ -1,14 +1,17 @@
 //! Fixtures shared by the store's integration tests: a SQLite file or a PostgreSQL schema of
-//! its own for every test, so that tests run in parallel and leave nothing behind.
+//! its own for every test, so that tests run in parallel and leave nothing behind. Each backend's
+//! fixtures are built with its feature, so that a build with one backend tests that one.
 
 #![allow(dead_code)] // Each test binary uses part of the fixtures.
 
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "postgres")]
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use galaxy_runtime_model::GameId;
 use galaxy_runtime_store::{Store, StoreConfig};
 
+#[cfg(feature = "postgres")]
 /// Where the PostgreSQL tests connect, or `None` (after saying so) when the runner asked to
 /// skip them. Without `DATABASE_URL` and without the skip variable, the test fails saying how
 /// to start a server.
@@ -33,6 +36,7 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", GameId::new_random().as_uuid().simple())
 }
 
+#[cfg(feature = "postgres")]
 /// A PostgreSQL schema of one test, dropped (with everything in it) when this value is.
 pub struct PgSchema {
     /// The server's URL.
@@ -41,6 +45,7 @@ pub struct PgSchema {
     pub name: String,
 }
 
+#[cfg(feature = "postgres")]
 impl PgSchema {
     /// A new schema name on the server of `DATABASE_URL` (the store creates the schema when it
     /// connects), or `None` when the PostgreSQL tests are skipped.
@@ -79,6 +84,7 @@ impl PgSchema {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Drop for PgSchema {
     fn drop(&mut self) {
         let url = self.url.clone();
@@ -121,12 +127,14 @@ impl Drop for TempDir {
     }
 }
 
+#[cfg(feature = "sqlite")]
 /// A SQLite database file of one test.
 pub struct SqliteFile {
     pub dir: TempDir,
     pub path: PathBuf,
 }
 
+#[cfg(feature = "sqlite")]
 impl SqliteFile {
     pub fn new() -> Self {
         let dir = TempDir::new();
@@ -152,6 +160,7 @@ impl SqliteFile {
     }
 }
 
+#[cfg(feature = "postgres")]
 /// A PostgreSQL server of one test, on its own data directory and port, that the test may stop
 /// and start again (for fault tests). Deleted when dropped.
 pub struct TestServer {
@@ -161,6 +170,7 @@ pub struct TestServer {
     as_postgres_user: bool,
 }
 
+#[cfg(feature = "postgres")]
 impl TestServer {
     /// Creates and starts a server, or `None` when the PostgreSQL tests are skipped. Needs the
     /// server binaries (initdb, pg_ctl), not `DATABASE_URL`.
@@ -323,6 +333,7 @@ impl TestServer {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.run_pg(
