@@ -73,10 +73,7 @@ pub struct Config {
     /// After a failed pass that is worth retrying, the loop tries again after about this long,
     /// doubling the wait after each further failure up to `reconcile_interval`; a pass that
     /// succeeds resets it.
-    #[serde(
-        deserialize_with = "non_zero_duration",
-        serialize_with = "duration::serialize"
-    )]
+    #[serde(with = "duration::non_zero")]
     pub retry_backoff: Duration,
 }
 

@@ -27,6 +27,34 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// The first [`std::io::Error`] among `error` and its causes.
+///
+/// The operating system's words ("Connection refused", "No such file or directory") say what
+/// happened; the wrappers of HTTP clients around them do not.
+///
+/// ```
+/// use galaxy_runtime_ports::{PortError, io_error_in_chain};
+///
+/// let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+/// let error = PortError::unavailable("engine", refused);
+/// assert_eq!(
+///     io_error_in_chain(&error).map(std::io::Error::kind),
+///     Some(std::io::ErrorKind::ConnectionRefused)
+/// );
+/// ```
+pub fn io_error_in_chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a std::io::Error> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        current = e.source();
+    }
+    None
+}
+
 /// A boxed error kept as the `source` of a [`PortError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -363,5 +391,34 @@ mod tests {
         );
         let source = std::error::Error::source(&copy).expect("the original is the source");
         assert_eq!(source.to_string(), original.to_string());
+    }
+
+    /// An error that says little and keeps its cause, as hyper's do.
+    #[derive(Debug)]
+    struct Wrapper(BoxError);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("client error (Connect)")
+        }
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.0.as_ref())
+        }
+    }
+
+    #[test]
+    fn finds_the_io_error_at_any_depth() {
+        use std::io;
+        let refused = || io::Error::from(io::ErrorKind::ConnectionRefused);
+        let found = |error: &(dyn std::error::Error + 'static)| {
+            io_error_in_chain(error).map(io::Error::kind)
+        };
+        assert_eq!(found(&refused()), Some(io::ErrorKind::ConnectionRefused));
+        let wrapped = Wrapper(Box::new(Wrapper(Box::new(refused()))));
+        assert_eq!(found(&wrapped), Some(io::ErrorKind::ConnectionRefused));
+        assert_eq!(found(&Wrapper("no socket involved".into())), None);
     }
 }

@@ -50,7 +50,7 @@ use galaxy_runtime_model::{
 };
 use tokio_util::sync::CancellationToken;
 
-pub use error::{BoxError, ErrorKind, PortError, error_chain};
+pub use error::{BoxError, ErrorKind, PortError, error_chain, io_error_in_chain};
 
 /// The result type of every port call.
 pub type PortResult<T> = Result<T, PortError>;

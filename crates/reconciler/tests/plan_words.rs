@@ -82,6 +82,11 @@ fn every_finding() -> Vec<Finding> {
             game_id: game(4),
             container_id: "c4".to_owned(),
         },
+        Finding::AdoptionUndecided {
+            game_id: game(5),
+            container_id: "c6".to_owned(),
+            error: "unavailable: postgres".to_owned(),
+        },
         Finding::InvalidLabel {
             container_id: "c5".to_owned(),
             label: "galaxy.engine_version".to_owned(),
@@ -98,6 +103,7 @@ fn every_finding() -> Vec<Finding> {
             | Finding::StaleContainer { .. }
             | Finding::AwaitingContainer { .. }
             | Finding::OrphanContainer { .. }
+            | Finding::AdoptionUndecided { .. }
             | Finding::InvalidLabel { .. }
             | Finding::RemovalGuardTripped { .. } => {}
         }

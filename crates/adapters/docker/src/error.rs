@@ -7,7 +7,7 @@ use bollard::errors::Error as BollardError;
 use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_ports::{PortError, error_chain};
 
-use crate::io_error::io_error_in_chain;
+use galaxy_runtime_ports::io_error_in_chain;
 
 /// What to do about an unreachable daemon, appended to every such message.
 const START_HINT: &str =

@@ -51,8 +51,6 @@ mod adapter;
 mod config;
 mod error;
 mod events;
-#[path = "../../shared/io_error.rs"]
-mod io_error;
 mod mapping;
 
 pub use adapter::{DockerAdapter, FALLBACK_API_VERSION};

@@ -15,7 +15,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::EngineHttpConfig;
-use crate::io_error::io_error_in_chain;
+use galaxy_runtime_ports::io_error_in_chain;
 
 /// How many characters of a body that is not JSON are shown in the failure message.
 const BODY_EXCERPT_CHARS: usize = 40;

@@ -27,8 +27,6 @@
 
 mod config;
 mod engine;
-#[path = "../../shared/io_error.rs"]
-mod io_error;
 
 pub use config::EngineHttpConfig;
 pub use engine::HttpEngine;
