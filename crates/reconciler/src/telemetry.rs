@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | `galaxy_runtime_pass_duration_seconds` | histogram | |
 //! | `galaxy_runtime_passes_total` | counter | `result`: `ok`, `error`, `not_leader` |
-//! | `galaxy_runtime_actions_total` | counter | `kind`: each action kind (applied actions) |
+//! | `galaxy_runtime_applied_actions_total` | counter | `kind`: each action kind (applied actions) |
 //! | `galaxy_runtime_findings_total` | counter | `kind`: each finding kind |
 //! | `galaxy_runtime_conflicts_total` | counter | |
 //! | `galaxy_runtime_action_failures_total` | counter | `kind`: each action kind |
@@ -29,7 +29,7 @@ pub const PASS_DURATION: &str = "galaxy_runtime_pass_duration_seconds";
 /// Passes by `result` (counter).
 pub const PASSES: &str = "galaxy_runtime_passes_total";
 /// Applied actions by `kind` (counter).
-pub const ACTIONS: &str = "galaxy_runtime_actions_total";
+pub const APPLIED_ACTIONS: &str = "galaxy_runtime_applied_actions_total";
 /// Findings by `kind` (counter).
 pub const FINDINGS: &str = "galaxy_runtime_findings_total";
 /// Actions skipped on a compare-and-set conflict (counter).
@@ -60,7 +60,7 @@ pub(crate) fn register() {
         "Duration of reconcile passes."
     );
     describe_counter!(PASSES, "Reconcile passes by result.");
-    describe_counter!(ACTIONS, "Actions applied, by kind.");
+    describe_counter!(APPLIED_ACTIONS, "Actions applied, by kind.");
     describe_counter!(FINDINGS, "Findings of reconcile passes, by kind.");
     describe_counter!(
         CONFLICTS,
@@ -85,7 +85,7 @@ pub(crate) fn register() {
         counter!(PASSES, "result" => result).increment(0);
     }
     for kind in Action::KINDS {
-        counter!(ACTIONS, "kind" => kind).increment(0);
+        counter!(APPLIED_ACTIONS, "kind" => kind).increment(0);
         counter!(FAILURES, "kind" => kind).increment(0);
     }
     for kind in Finding::KINDS {
@@ -108,7 +108,7 @@ pub(crate) fn pass(result: &'static str, report: &PassReport, seconds: f64, now_
     counter!(PASSES, "result" => result).increment(1);
     for (kind, n) in &report.applied {
         if *n > 0 {
-            counter!(ACTIONS, "kind" => kind.clone()).increment(*n);
+            counter!(APPLIED_ACTIONS, "kind" => kind.clone()).increment(*n);
         }
     }
     for (kind, n) in &report.findings {

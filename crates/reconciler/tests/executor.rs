@@ -1252,7 +1252,7 @@ async fn metrics_are_registered_at_zero_and_count_the_pass() {
     for name in [
         telemetry::PASS_DURATION,
         telemetry::PASSES,
-        telemetry::ACTIONS,
+        telemetry::APPLIED_ACTIONS,
         telemetry::FINDINGS,
         telemetry::CONFLICTS,
         telemetry::FAILURES,
@@ -1270,7 +1270,7 @@ async fn metrics_are_registered_at_zero_and_count_the_pass() {
     }
     for kind in Action::KINDS {
         assert_eq!(
-            recorder.counter(&format!("{}{{kind={kind}}}", telemetry::ACTIONS)),
+            recorder.counter(&format!("{}{{kind={kind}}}", telemetry::APPLIED_ACTIONS)),
             Some(0)
         );
         assert_eq!(
@@ -1288,7 +1288,10 @@ async fn metrics_are_registered_at_zero_and_count_the_pass() {
         Some(1)
     );
     assert_eq!(
-        recorder.counter(&format!("{}{{kind=publish_snapshot}}", telemetry::ACTIONS)),
+        recorder.counter(&format!(
+            "{}{{kind=publish_snapshot}}",
+            telemetry::APPLIED_ACTIONS
+        )),
         Some(1)
     );
     assert_eq!(
