@@ -291,12 +291,28 @@ pub struct ReconcilerFlags {
     /// interval [default: 1s].
     #[arg(long, value_name = "DURATION")]
     pub retry_backoff: Option<String>,
+    /// The statuses the lobby is told of, comma-separated, among removed, engine_unreachable,
+    /// running, stopped [default: removed].
+    #[arg(long, value_name = "STATUSES")]
+    pub lobby_statuses: Option<String>,
+    /// The longest one delivery of a lobby event may take [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub lobby_timeout: Option<String>,
+    /// Failed deliveries are retried with a backoff growing up to this [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub lobby_retry_max: Option<String>,
+    /// How often the relay looks for due lobby events when nothing woke it [default: 5s].
+    #[arg(long, value_name = "DURATION")]
+    pub outbox_sweep: Option<String>,
+    /// How long delivered lobby events are kept before they are pruned [default: 168h].
+    #[arg(long, value_name = "DURATION")]
+    pub outbox_retention: Option<String>,
 }
 
 impl ReconcilerFlags {
     /// Every configuration field given as a flag, as `(field, value)`, in declaration order.
     pub fn fields(&self) -> Vec<(&'static str, &str)> {
-        let all: [(&'static str, &Option<String>); 19] = [
+        let all: [(&'static str, &Option<String>); 24] = [
             ("reconcile_interval", &self.reconcile_interval),
             ("reconcile_jitter", &self.reconcile_jitter),
             ("container_name_prefix", &self.container_name_prefix),
@@ -316,6 +332,11 @@ impl ReconcilerFlags {
             ("engine_max_body_bytes", &self.engine_max_body_bytes),
             ("event_debounce", &self.event_debounce),
             ("retry_backoff", &self.retry_backoff),
+            ("lobby_statuses", &self.lobby_statuses),
+            ("lobby_timeout", &self.lobby_timeout),
+            ("lobby_retry_max", &self.lobby_retry_max),
+            ("outbox_sweep", &self.outbox_sweep),
+            ("outbox_retention", &self.outbox_retention),
         ];
         all.into_iter()
             .filter_map(|(field, value)| value.as_deref().map(|v| (field, v)))
@@ -346,6 +367,11 @@ impl ReconcilerFlags {
             engine_max_body_bytes: Some(String::new()),
             event_debounce: Some(String::new()),
             retry_backoff: Some(String::new()),
+            lobby_statuses: Some(String::new()),
+            lobby_timeout: Some(String::new()),
+            lobby_retry_max: Some(String::new()),
+            outbox_sweep: Some(String::new()),
+            outbox_retention: Some(String::new()),
         };
         every.fields().into_iter().map(|(f, _)| f).collect()
     }

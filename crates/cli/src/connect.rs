@@ -75,9 +75,11 @@ pub fn reconciler(
         Some(lock) => store.fenced(lock),
         None => store.clone(),
     };
+    let store = Arc::new(store);
     let mut builder = Reconciler::builder()
         .docker(Arc::new(docker.clone()))
-        .store(Arc::new(store))
+        .store(store.clone())
+        .outbox(store)
         .engine(Arc::new(HttpEngine::from_config(&settings.config)))
         .lobby(Arc::new(LoggingLobby))
         .cache(Arc::new(NoCache))

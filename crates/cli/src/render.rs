@@ -217,7 +217,7 @@ pub fn report_text(out: &mut impl Write, report: &PassReport) -> io::Result<()> 
     writeln!(
         out,
         "Applied {} of {planned} planned action{} ({}); {} conflict{}, {} removal{} skipped, {} \
-         failed, {} lobby failure{}{}.",
+         failed, {} lobby event{} recorded{}.",
         report.applied_total(),
         if planned == 1 { "" } else { "s" },
         nonzero(&report.applied, &Action::KINDS),
@@ -230,8 +230,8 @@ pub fn report_text(out: &mut impl Write, report: &PassReport) -> io::Result<()> 
             "s"
         },
         report.failures,
-        report.lobby_failures,
-        if report.lobby_failures == 1 { "" } else { "s" },
+        report.events,
+        if report.events == 1 { "" } else { "s" },
         if report.not_applied > 0 {
             format!(", {} not applied (leadership lost)", report.not_applied)
         } else {

@@ -61,6 +61,7 @@
 //!     to: RuntimeStatus::Running,
 //!     message: "engine reachable".into(),
 //!     at: Timestamp::now(),
+//!     event: None,
 //! };
 //! assert_eq!(store.transition_status(change.clone()).await?.status, RuntimeStatus::Running);
 //! assert!(store.transition_status(change).await.unwrap_err().is_conflict());

@@ -2,10 +2,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use galaxy_runtime_model::{GameId, GameProjection, RuntimeRecord, RuntimeStatus, Snapshot};
+use galaxy_runtime_model::{
+    EventId, GameId, GameProjection, JobResult, LobbyEvent, OutboxEntry, RuntimeRecord,
+    RuntimeStatus, Snapshot, Timestamp,
+};
 use galaxy_runtime_ports::{
-    AdoptInsert, AdoptUpdate, Expected, GameCatalog, LeaderLock, PortError, PortResult,
-    ProbeFailuresUpdate, Rebind, StatusChange, StorePort,
+    AdoptInsert, AdoptUpdate, DeliveryOutcome, EventFilter, Expected, GameCatalog, LeaderLock,
+    OutboxPort, OutboxStats, PortError, PortResult, ProbeFailuresUpdate, Rebind, StatusChange,
+    StorePort,
 };
 
 use crate::lock;
@@ -43,6 +47,16 @@ pub enum StoreMethod {
     /// [`LeaderLock::try_acquire`] and [`LeaderLock::is_held`] of a [`MemoryLeaderLock`] (the
     /// lock's session talks to the same "database").
     LeaderLock,
+    /// [`OutboxPort::claim_due`].
+    ClaimDue,
+    /// [`OutboxPort::record_deliveries`].
+    RecordDeliveries,
+    /// [`OutboxPort::prune_delivered`].
+    PruneDelivered,
+    /// [`OutboxPort::list_events`] and [`OutboxPort::outbox_stats`].
+    ListEvents,
+    /// [`OutboxPort::redeliver`].
+    Redeliver,
 }
 
 /// How many times each method of a [`MemoryStore`] was called (failed calls included), and how
@@ -78,6 +92,8 @@ pub struct StoreCalls {
     pub remove_game: u64,
     /// Calls of [`LeaderLock::try_acquire`] and [`LeaderLock::is_held`] of its leader locks.
     pub leader_lock: u64,
+    /// Calls of the [`OutboxPort`] methods.
+    pub outbox: u64,
     /// Game ids asked of [`StorePort::load_game_projections`], over all calls.
     pub projections_asked: u64,
     /// Updates given to [`StorePort::set_probe_failures`], over all calls.
@@ -108,6 +124,7 @@ impl StoreCalls {
             + self.get_snapshot
             + self.list_games
             + self.leader_lock
+            + self.outbox
     }
 
     fn count(&mut self, method: StoreMethod) {
@@ -126,6 +143,11 @@ impl StoreCalls {
             StoreMethod::ListGames => &mut self.list_games,
             StoreMethod::RemoveGame => &mut self.remove_game,
             StoreMethod::LeaderLock => &mut self.leader_lock,
+            StoreMethod::ClaimDue
+            | StoreMethod::RecordDeliveries
+            | StoreMethod::PruneDelivered
+            | StoreMethod::ListEvents
+            | StoreMethod::Redeliver => &mut self.outbox,
         };
         *counter += 1;
     }
@@ -148,6 +170,53 @@ struct State {
     /// Writes that reached the rows from a handle of a session that did not hold the lock
     /// (only an unenforced handle can make one).
     writes_without_lock: u64,
+    /// The lobby events, written with their status changes.
+    outbox: Outbox,
+}
+
+/// One event of the memory outbox, with its delivery state and its claim.
+#[derive(Debug, Clone)]
+struct EventRow {
+    entry: OutboxEntry,
+}
+
+/// The outbox table: events by commit sequence.
+#[derive(Debug, Default)]
+struct Outbox {
+    rows: BTreeMap<u64, EventRow>,
+    by_id: HashMap<EventId, u64>,
+    last_seq: u64,
+}
+
+impl Outbox {
+    /// Records the event of a status change that is committing now.
+    fn append(&mut self, game_id: GameId, result: JobResult, at: Timestamp) {
+        self.last_seq += 1;
+        let seq = self.last_seq;
+        // Unique per store, and the same for a seed of a simulation.
+        let event_id =
+            EventId::from_u128(0x6576_656e_7400_4000_8000_0000_0000_0000 | u128::from(seq));
+        self.by_id.insert(event_id, seq);
+        self.rows.insert(
+            seq,
+            EventRow {
+                entry: OutboxEntry {
+                    event: LobbyEvent {
+                        event_id,
+                        game_id,
+                        result,
+                        at,
+                    },
+                    seq,
+                    attempts: 0,
+                    last_error: None,
+                    next_attempt_at: at,
+                    claimed_until: None,
+                    delivered_at: None,
+                },
+            },
+        );
+    }
 }
 
 /// Whose writes a handle makes, and whether the lock is enforced.
@@ -387,6 +456,17 @@ impl MemoryStore {
         lock(&self.state).snapshots.get(&game_id).cloned()
     }
 
+    /// Every lobby event with its delivery state, in commit order, without counting a call or
+    /// failing.
+    pub fn events(&self) -> Vec<OutboxEntry> {
+        lock(&self.state)
+            .outbox
+            .rows
+            .values()
+            .map(|r| r.entry.clone())
+            .collect()
+    }
+
     /// Every latest snapshot, sorted by game id, without counting a call or failing.
     pub fn snapshots(&self) -> Vec<Snapshot> {
         lock(&self.state).snapshots.values().cloned().collect()
@@ -472,6 +552,10 @@ impl StorePort for MemoryStore {
             record.probe_failures = 0;
         }
         let stored = record.clone();
+        // Under the same lock as the change: both are written, or neither.
+        if let Some(result) = change.event {
+            write.outbox.append(change.game_id, result, change.at);
+        }
         write.answer(stored)
     }
 
@@ -588,6 +672,145 @@ impl GameCatalog for MemoryStore {
     }
 }
 
+#[async_trait]
+impl OutboxPort for MemoryStore {
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> PortResult<Vec<OutboxEntry>> {
+        let mut write = self.begin_write(StoreMethod::ClaimDue)?;
+        let until = now.saturating_add(lease);
+        let mut seen_games = BTreeSet::new();
+        let mut claimed = Vec::new();
+        for row in write.outbox.rows.values_mut() {
+            if claimed.len() == limit {
+                break;
+            }
+            if !row.entry.is_pending() || !seen_games.insert(row.entry.event.game_id) {
+                // Delivered, or a later event of a game whose earlier one is still pending.
+                continue;
+            }
+            let due = row.entry.next_attempt_at <= now;
+            let free = row.entry.claimed_until.is_none_or(|until| until <= now);
+            if due && free {
+                row.entry.claimed_until = Some(until);
+                claimed.push(row.entry.clone());
+            }
+        }
+        write.answer(claimed)
+    }
+
+    async fn record_deliveries(&self, outcomes: &[DeliveryOutcome]) -> PortResult<()> {
+        let mut write = self.begin_write(StoreMethod::RecordDeliveries)?;
+        let outbox = &mut write.outbox;
+        for outcome in outcomes {
+            let event_id = match outcome {
+                DeliveryOutcome::Delivered { event_id, .. }
+                | DeliveryOutcome::Failed { event_id, .. } => *event_id,
+            };
+            let Some(row) = outbox
+                .by_id
+                .get(&event_id)
+                .and_then(|seq| outbox.rows.get_mut(seq))
+            else {
+                continue;
+            };
+            if !row.entry.is_pending() {
+                continue;
+            }
+            row.entry.claimed_until = None;
+            row.entry.attempts = row.entry.attempts.saturating_add(1);
+            match outcome {
+                DeliveryOutcome::Delivered { at, .. } => row.entry.delivered_at = Some(*at),
+                DeliveryOutcome::Failed {
+                    error,
+                    next_attempt_at,
+                    ..
+                } => {
+                    row.entry.last_error = Some(error.clone());
+                    row.entry.next_attempt_at = *next_attempt_at;
+                }
+            }
+        }
+        write.answer(())
+    }
+
+    async fn outbox_stats(&self) -> PortResult<OutboxStats> {
+        let state = self.begin(StoreMethod::ListEvents)?;
+        let mut stats = OutboxStats::default();
+        let mut seen_games = BTreeSet::new();
+        for row in state.outbox.rows.values().filter(|r| r.entry.is_pending()) {
+            stats.pending += 1;
+            let at = row.entry.event.at;
+            stats.oldest_pending_at = Some(stats.oldest_pending_at.map_or(at, |o| o.min(at)));
+            // Only a game's oldest pending event can be claimed, once its time has come and
+            // any claim on it has expired.
+            if seen_games.insert(row.entry.event.game_id) {
+                let next = row
+                    .entry
+                    .claimed_until
+                    .map_or(row.entry.next_attempt_at, |until| {
+                        until.max(row.entry.next_attempt_at)
+                    });
+                stats.next_attempt_at = Some(stats.next_attempt_at.map_or(next, |n| n.min(next)));
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn prune_delivered(&self, before: Timestamp) -> PortResult<u64> {
+        let mut write = self.begin_write(StoreMethod::PruneDelivered)?;
+        let outbox = &mut write.outbox;
+        let old: Vec<(u64, EventId)> = outbox
+            .rows
+            .iter()
+            .filter(|(_, r)| r.entry.delivered_at.is_some_and(|at| at < before))
+            .map(|(seq, r)| (*seq, r.entry.event.event_id))
+            .collect();
+        for (seq, event_id) in &old {
+            outbox.rows.remove(seq);
+            outbox.by_id.remove(event_id);
+        }
+        write.answer(old.len() as u64)
+    }
+
+    async fn list_events(&self, filter: &EventFilter) -> PortResult<Vec<OutboxEntry>> {
+        let state = self.begin(StoreMethod::ListEvents)?;
+        let mut events: Vec<OutboxEntry> = state
+            .outbox
+            .rows
+            .values()
+            .rev()
+            .map(|r| &r.entry)
+            .filter(|e| !filter.pending_only || e.is_pending())
+            .filter(|e| filter.game_id.is_none_or(|g| g == e.event.game_id))
+            .take(filter.limit)
+            .cloned()
+            .collect();
+        events.reverse();
+        Ok(events)
+    }
+
+    async fn redeliver(&self, event_id: EventId, now: Timestamp) -> PortResult<OutboxEntry> {
+        let mut write = self.begin_write(StoreMethod::Redeliver)?;
+        let outbox = &mut write.outbox;
+        let Some(row) = outbox
+            .by_id
+            .get(&event_id)
+            .and_then(|seq| outbox.rows.get_mut(seq))
+        else {
+            return Err(PortError::not_found(format!("lobby event {event_id}")));
+        };
+        row.entry.delivered_at = None;
+        row.entry.next_attempt_at = now;
+        row.entry.claimed_until = None;
+        let entry = row.entry.clone();
+        write.answer(entry)
+    }
+}
+
 /// A [`LeaderLock`] kept in a [`MemoryStore`] (see [`MemoryStore::leader_lock`]): one session
 /// of the store's "database". Several locks of one store contend, as replicas do.
 #[derive(Debug, Clone)]
@@ -658,6 +881,7 @@ mod tests {
             to: RuntimeStatus::Stopped,
             message: "stop".to_owned(),
             at: Timestamp::now(),
+            event: None,
         };
         let err = store.transition_status(change.clone()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);
@@ -768,6 +992,7 @@ mod tests {
             to,
             message: "fenced".to_owned(),
             at: Timestamp::now(),
+            event: None,
         };
         let fenced_a = store.fenced(&a);
         let refused = fenced_a
@@ -820,6 +1045,7 @@ mod tests {
             to: RuntimeStatus::Stopped,
             message: "stop".to_owned(),
             at: Timestamp::now(),
+            event: None,
         };
         let err = store.transition_status(change).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);

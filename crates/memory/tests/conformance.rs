@@ -15,7 +15,7 @@ use galaxy_runtime_model::ContainerState;
 use galaxy_runtime_ports::PortResult;
 use galaxy_runtime_testkit::docker::{ContainerSpec, DockerFixture, unique_run_value};
 use galaxy_runtime_testkit::engine::{EngineBehaviour, EngineFixture};
-use galaxy_runtime_testkit::{cache, docker, engine, leader, lobby, scheduler, store};
+use galaxy_runtime_testkit::{cache, docker, engine, leader, lobby, outbox, scheduler, store};
 
 /// Makes containers in a [`MemoryDocker`] for the Docker suite.
 struct MemoryDockerFixture {
@@ -112,6 +112,11 @@ impl EngineFixture for MemoryEngineFixture {
 #[tokio::test]
 async fn store_suite() {
     store::run_all(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn outbox_suite() {
+    outbox::run_all(&MemoryStore::new()).await;
 }
 
 /// The suites never assume they own the store: several runs on one store at once all pass.

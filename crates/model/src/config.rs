@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::{duration, env};
+use crate::{RuntimeStatus, duration, env};
 
 /// How the executor reaches an engine for its status probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -75,6 +75,23 @@ pub struct Config {
     /// succeeds resets it.
     #[serde(with = "duration::non_zero")]
     pub retry_backoff: Duration,
+    /// The statuses whose changes the lobby is told of, through the outbox (CONTRACT §7): any
+    /// of `removed`, `engine_unreachable`, `running`, `stopped`.
+    #[serde(deserialize_with = "lobby_statuses")]
+    pub lobby_statuses: Vec<RuntimeStatus>,
+    /// The longest one attempt to deliver a lobby event may take.
+    #[serde(with = "duration::non_zero")]
+    pub lobby_timeout: Duration,
+    /// Failed deliveries are retried after `retry_backoff`, doubling, up to this long.
+    #[serde(with = "duration::non_zero")]
+    pub lobby_retry_max: Duration,
+    /// How often the relay looks for due lobby events even when no pass woke it (events of a
+    /// crashed process, of another replica, retries due).
+    #[serde(with = "duration::non_zero")]
+    pub outbox_sweep: Duration,
+    /// How long delivered events are kept (for `galaxy-runtime events`) before they are pruned.
+    #[serde(with = "duration")]
+    pub outbox_retention: Duration,
 }
 
 impl Default for Config {
@@ -99,6 +116,11 @@ impl Default for Config {
             engine_max_body_bytes: 1024 * 1024,
             event_debounce: Duration::from_millis(500),
             retry_backoff: Duration::from_secs(1),
+            lobby_statuses: vec![RuntimeStatus::Removed],
+            lobby_timeout: Duration::from_secs(5),
+            lobby_retry_max: Duration::from_secs(300),
+            outbox_sweep: Duration::from_secs(5),
+            outbox_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -162,6 +184,28 @@ impl Config {
             reason: e.to_string(),
         })
     }
+}
+
+fn lobby_statuses<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<RuntimeStatus>, D::Error> {
+    let statuses = Vec::<RuntimeStatus>::deserialize(deserializer)?;
+    if let Some(refused) = statuses
+        .iter()
+        .find(|s| !crate::LOBBY_STATUS_CHOICES.contains(s))
+    {
+        return Err(serde::de::Error::custom(format!(
+            "the lobby is not told of {refused}: choose among removed, engine_unreachable, \
+             running, stopped"
+        )));
+    }
+    let mut unique = statuses.clone();
+    unique.sort();
+    unique.dedup();
+    if unique.len() != statuses.len() {
+        return Err(serde::de::Error::custom("a status is named twice"));
+    }
+    Ok(statuses)
 }
 
 fn fraction<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
@@ -308,5 +352,34 @@ mod tests {
     fn set_refuses_unknown_fields() {
         let err = Config::default().set("failure_treshold", "3").unwrap_err();
         assert!(err.reason.contains("unknown configuration field"), "{err}");
+    }
+
+    #[test]
+    fn lobby_statuses_are_a_list_of_the_four_a_lobby_may_hear_of() {
+        let mut c = Config::default();
+        assert_eq!(c.lobby_statuses, [RuntimeStatus::Removed]);
+        c.set("lobby_statuses", "removed,engine_unreachable")
+            .unwrap();
+        assert_eq!(
+            c.lobby_statuses,
+            [RuntimeStatus::Removed, RuntimeStatus::EngineUnreachable]
+        );
+        let err = c.set("lobby_statuses", "removed,starting").unwrap_err();
+        assert!(err.reason.contains("not told of starting"), "{err}");
+        let err = c.set("lobby_statuses", "removed,removed").unwrap_err();
+        assert!(err.reason.contains("named twice"), "{err}");
+        let err = c.set("lobby_statuses", "removed,gone").unwrap_err();
+        assert!(err.reason.contains("gone"), "{err}");
+        assert_eq!(
+            c.lobby_statuses,
+            [RuntimeStatus::Removed, RuntimeStatus::EngineUnreachable],
+            "a refused value changes nothing"
+        );
+        let json: Config = serde_json::from_str(r#"{"lobby_statuses": ["stopped", "running"]}"#)
+            .expect("JSON lists");
+        assert_eq!(
+            json.lobby_statuses,
+            [RuntimeStatus::Stopped, RuntimeStatus::Running]
+        );
     }
 }

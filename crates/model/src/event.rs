@@ -23,6 +23,12 @@ impl EventId {
         Self(Uuid::new_v4())
     }
 
+    /// The id whose UUID is the integer `n` (for stores that number their events, and for
+    /// deterministic tests).
+    pub const fn from_u128(n: u128) -> Self {
+        Self(Uuid::from_u128(n))
+    }
+
     /// The underlying UUID.
     pub const fn as_uuid(&self) -> &Uuid {
         &self.0
@@ -73,6 +79,33 @@ pub struct LobbyEvent {
     pub result: JobResult,
     /// When the status change committed.
     pub at: Timestamp,
+}
+
+/// One event of the outbox, with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The event, as the lobby receives it.
+    #[serde(flatten)]
+    pub event: LobbyEvent,
+    /// Its place in commit order (unique, increasing; per game the delivery order).
+    pub seq: u64,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (for a pending event).
+    pub next_attempt_at: Timestamp,
+    /// While a relay attempts it: until when its claim holds.
+    pub claimed_until: Option<Timestamp>,
+    /// When the lobby accepted it; `None` while pending.
+    pub delivered_at: Option<Timestamp>,
+}
+
+impl OutboxEntry {
+    /// Whether the lobby has not accepted it yet.
+    pub fn is_pending(&self) -> bool {
+        self.delivered_at.is_none()
+    }
 }
 
 /// The statuses whose changes the lobby may be told of (`lobby_statuses`): the ones a lobby acts

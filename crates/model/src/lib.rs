@@ -27,6 +27,7 @@ mod config;
 mod container;
 pub mod duration;
 pub mod env;
+mod event;
 mod game_id;
 mod job;
 mod record;
@@ -36,6 +37,7 @@ mod time;
 
 pub use config::{Config, ConfigError, EngineAddressing};
 pub use container::{ContainerState, ContainerSummary};
+pub use event::{EventId, LOBBY_STATUS_CHOICES, LobbyEvent, OutboxEntry};
 pub use game_id::{GameId, ParseGameIdError};
 pub use job::{JobResult, Op};
 pub use record::{

@@ -54,6 +54,14 @@ impl Timestamp {
             .and_then(|d| self.0.checked_add_signed(d))
             .map_or(Self(DateTime::<Utc>::MAX_UTC), Self)
     }
+
+    /// `self - d`, saturating at the smallest representable time.
+    pub fn saturating_sub(&self, d: std::time::Duration) -> Self {
+        chrono::Duration::from_std(d)
+            .ok()
+            .and_then(|d| self.0.checked_sub_signed(d))
+            .map_or(Self(DateTime::<Utc>::MIN_UTC), Self)
+    }
 }
 
 /// Text that is not an RFC 3339 timestamp.

@@ -44,9 +44,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use std::time::Duration;
+
 use galaxy_runtime_model::{
-    ContainerSummary, GameId, GameProjection, JobResult, RuntimeRecord, RuntimeStatus, Snapshot,
-    Timestamp,
+    ContainerSummary, EventId, GameId, GameProjection, JobResult, LobbyEvent, OutboxEntry,
+    RuntimeRecord, RuntimeStatus, Snapshot, Timestamp,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -234,8 +236,13 @@ pub struct StatusChange {
     pub to: RuntimeStatus,
     /// Why (kept for logs; stores may record it).
     pub message: String,
-    /// The new `status_changed_at`.
+    /// The new `status_changed_at`, which is also the commit time of its event.
     pub at: Timestamp,
+    /// The job result to tell the lobby of, when the lobby wants to hear of this status
+    /// (`lobby_statuses`): the store records it in its outbox ([`OutboxPort`]) in the same
+    /// transaction as the change, so that no change commits without its event, nor an event
+    /// without its change.
+    pub event: Option<JobResult>,
 }
 
 /// A compare-and-set move of a record to another container.
@@ -334,6 +341,102 @@ pub trait StorePort: Send + Sync + 'static {
     async fn get_snapshot(&self, game_id: GameId) -> PortResult<Option<Snapshot>>;
 }
 
+/// What became of one attempt to deliver a lobby event (see [`OutboxPort::record_deliveries`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The lobby accepted the event.
+    Delivered {
+        /// The event.
+        event_id: EventId,
+        /// When it was accepted.
+        at: Timestamp,
+    },
+    /// The attempt failed; the event is due again at `next_attempt_at`.
+    Failed {
+        /// The event.
+        event_id: EventId,
+        /// Why, in one line.
+        error: String,
+        /// When to try again.
+        next_attempt_at: Timestamp,
+    },
+}
+
+/// How many events wait for delivery, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxStats {
+    /// Events not yet delivered.
+    pub pending: u64,
+    /// When the oldest of them committed.
+    pub oldest_pending_at: Option<Timestamp>,
+    /// The earliest time one of them can be claimed ([`OutboxPort::claim_due`]): of each game's
+    /// oldest pending event, the later of its next attempt and its claim's end. Past for an
+    /// event due now.
+    pub next_attempt_at: Option<Timestamp>,
+}
+
+/// Which events [`OutboxPort::list_events`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Only the events not yet delivered.
+    pub pending_only: bool,
+    /// Only the events of this game.
+    pub game_id: Option<GameId>,
+    /// At most this many, the most recent ones.
+    pub limit: usize,
+}
+
+impl Default for EventFilter {
+    fn default() -> Self {
+        Self {
+            pending_only: false,
+            game_id: None,
+            limit: 1_000,
+        }
+    }
+}
+
+/// The outbox of lobby events: written by [`StorePort::transition_status`] in the same
+/// transaction as the status change it tells of ([`StatusChange::event`]), read and marked by
+/// the reconciler's relay (CONTRACT §3, §7).
+///
+/// Events of one game are delivered in the order they committed (their `seq`), the next only
+/// after the previous was accepted; other games are not held up. Every write here is a write of
+/// the store, fenced like the others: a replica that does not lead can neither claim nor mark.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait OutboxPort: Send + Sync + 'static {
+    /// Claims, until `now + lease`, the events due at `now`: of each game the oldest event not
+    /// yet delivered, if its next attempt is due and no unexpired claim holds it. At most
+    /// `limit`, in commit order. A claim keeps two relays from sending one event at once; a
+    /// claim that expires (a relay that died) makes the event due again.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        limit: usize,
+    ) -> PortResult<Vec<OutboxEntry>>;
+
+    /// Records what became of claimed events: delivered (never delivered again unless
+    /// [`OutboxPort::redeliver`] says so), or failed (an attempt counted, the error kept, due
+    /// again at its time). An outcome for an event already delivered changes nothing; an
+    /// unknown event id is ignored (pruned meanwhile). Repeating it is harmless.
+    async fn record_deliveries(&self, outcomes: &[DeliveryOutcome]) -> PortResult<()>;
+
+    /// How many events are pending, and the commit time of the oldest.
+    async fn outbox_stats(&self) -> PortResult<OutboxStats>;
+
+    /// Deletes the events delivered before `before`; returns how many.
+    async fn prune_delivered(&self, before: Timestamp) -> PortResult<u64>;
+
+    /// Events with their delivery state, in commit order (the latest `filter.limit` of them).
+    async fn list_events(&self, filter: &EventFilter) -> PortResult<Vec<OutboxEntry>>;
+
+    /// Makes an event due again at `now` (delivered or not), keeping its id, attempts and last
+    /// error; returns it. [`PortError::NotFound`] for an unknown id.
+    async fn redeliver(&self, event_id: EventId, now: Timestamp) -> PortResult<OutboxEntry>;
+}
+
 /// Where game projections are maintained, for stores that own them (the `games` command,
 /// demos, tests). A host whose lobby owns the games table does not need it.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -361,12 +464,18 @@ pub trait EnginePort: Send + Sync + 'static {
 }
 
 /// The lobby, which owns games and wants to hear about their runtimes.
+///
+/// The reconciler's relay calls it with the events of the outbox (CONTRACT §7): at least once
+/// each — the same event again, with the same `event_id`, after a failure, a timeout, a crash
+/// or a change of leader — so **the lobby deduplicates by `event_id`**. Events of one game come
+/// in the order they committed, the next only once the previous was accepted. Each call is
+/// bounded by `lobby_timeout`; an `Err` (of any kind) or no answer in time means "not
+/// accepted": the event is retried with backoff, for as long as it takes.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait LobbyPort: Send + Sync + 'static {
-    /// Tells the lobby what happened to a game's runtime. May be called again for the same
-    /// event (at-least-once); the lobby should treat repeats as harmless.
-    async fn on_runtime_job_result(&self, game_id: GameId, result: JobResult) -> PortResult<()>;
+    /// Tells the lobby what happened to a game's runtime; `Ok` accepts the event for good.
+    async fn on_runtime_job_result(&self, event: &LobbyEvent) -> PortResult<()>;
 }
 
 /// A read-through cache of runtime records, updated after every store write.
@@ -433,8 +542,8 @@ impl<T: EnginePort + ?Sized> EnginePort for Arc<T> {
 
 #[async_trait]
 impl<T: LobbyPort + ?Sized> LobbyPort for Arc<T> {
-    async fn on_runtime_job_result(&self, game_id: GameId, result: JobResult) -> PortResult<()> {
-        (**self).on_runtime_job_result(game_id, result).await
+    async fn on_runtime_job_result(&self, event: &LobbyEvent) -> PortResult<()> {
+        (**self).on_runtime_job_result(event).await
     }
 }
 

@@ -30,6 +30,7 @@ fn fleet(games: usize, concurrency: usize, latency: Duration) -> (Reconciler, Me
         .store(ports.store.clone())
         .engine(ports.engine.clone())
         .lobby(ports.lobby.clone())
+        .outbox(ports.store.clone())
         .cache(ports.cache.clone())
         .scheduler(ports.scheduler.clone())
         .config(config)

@@ -26,11 +26,9 @@ impl Backoff {
 
     /// The wait before the next try, after one more failure.
     pub(crate) fn next_delay(&mut self) -> Duration {
-        let doubling = 2u32.saturating_pow(self.failures.min(31));
-        let ceiling = self.initial.saturating_mul(doubling).min(self.cap);
+        let delay = backoff_delay(self.initial, self.cap, self.failures, &mut self.jitter);
         self.failures = self.failures.saturating_add(1);
-        let half = ceiling / 2;
-        half + self.jitter.up_to(ceiling - half)
+        delay
     }
 
     /// Failures since the last success.
@@ -42,6 +40,20 @@ impl Backoff {
     pub(crate) fn reset(&mut self) {
         self.failures = 0;
     }
+}
+
+/// The wait after `failures` earlier failures (0 for the first retry): `initial` doubled that
+/// many times, at most `cap`, drawn uniformly from the upper half of that ceiling.
+pub(crate) fn backoff_delay(
+    initial: Duration,
+    cap: Duration,
+    failures: u32,
+    jitter: &mut Jitter,
+) -> Duration {
+    let doubling = 2u32.saturating_pow(failures.min(31));
+    let ceiling = initial.saturating_mul(doubling).min(cap.max(initial));
+    let half = ceiling / 2;
+    half + jitter.up_to(ceiling - half)
 }
 
 /// A small xorshift generator for jitter: no cryptographic quality needed, no dependency.

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use galaxy_runtime_model::{GameId, ProbeOutcome, RuntimeRecord, Timestamp};
 use galaxy_runtime_ports::{
-    Cache, DockerPort, EnginePort, LeaderLock, LobbyPort, Scheduler, StorePort,
+    Cache, DockerPort, EnginePort, LeaderLock, LobbyPort, OutboxPort, Scheduler, StorePort,
 };
+use tokio::sync::Notify;
 
 /// Where a reconciler reads the time of a pass: the wall clock unless the builder is given
 /// another (tests, simulations).
@@ -19,11 +20,21 @@ pub(crate) struct Ports {
     pub docker: Arc<dyn DockerPort>,
     pub store: Arc<dyn StorePort>,
     pub engine: Arc<dyn EnginePort>,
-    pub lobby: Option<Arc<dyn LobbyPort>>,
+    /// The lobby and the outbox its events wait in; `None` without a lobby.
+    pub lobby: Option<Lobby>,
     pub cache: Arc<dyn Cache>,
     pub scheduler: Arc<dyn Scheduler>,
     pub leader: Option<Arc<dyn LeaderLock>>,
     pub clock: Clock,
+}
+
+/// The lobby, with the outbox from which the relay delivers its events and the signal that
+/// wakes the relay when a pass has committed one.
+#[derive(Clone)]
+pub(crate) struct Lobby {
+    pub port: Arc<dyn LobbyPort>,
+    pub outbox: Arc<dyn OutboxPort>,
+    pub wake: Arc<Notify>,
 }
 
 /// What a plan was made from, as far as applying it needs: the records it saw (every write is

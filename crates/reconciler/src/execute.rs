@@ -8,14 +8,16 @@
 //! Every record write is compare-and-set on what the plan saw of the record (its status and its
 //! container), or on what this pass's own earlier write left: a record that a job changed
 //! meanwhile is skipped as a conflict. A write the store refuses as fenced means this replica no
-//! longer leads: nothing more is written.
+//! longer leads: nothing more is written. A status change the lobby wants to hear of carries
+//! its event, which the store records in the same transaction; the executor never calls the
+//! lobby itself (the relay does, beside the loop).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use galaxy_runtime_model::{
-    ContainerSummary, GameId, JobResult, ProbeOutcome, RuntimeRecord, RuntimeStatus, Snapshot,
-    Timestamp,
+    Config, ContainerSummary, GameId, JobResult, Op, ProbeOutcome, RuntimeRecord, RuntimeStatus,
+    Snapshot, Timestamp,
 };
 use galaxy_runtime_ports::{
     AdoptInsert, AdoptUpdate, Expected, PortError, ProbeFailuresUpdate, Rebind, StatusChange,
@@ -39,12 +41,14 @@ pub(crate) struct Applied {
 /// Applies `plan`, counting into `report`.
 pub(crate) async fn apply(
     ports: &Ports,
+    config: &Config,
     basis: PlanBasis<'_>,
     plan: &Plan,
     report: &mut PassReport,
 ) -> Applied {
     let mut executor = Executor {
         ports,
+        config,
         basis,
         current: basis
             .records
@@ -101,6 +105,7 @@ pub(crate) async fn apply(
 
 struct Executor<'a, 'r> {
     ports: &'a Ports,
+    config: &'a Config,
     basis: PlanBasis<'a>,
     /// What each game's record holds as far as this pass knows: what the plan saw, then what
     /// this pass's own writes left. The next write of the game expects exactly that.
@@ -271,15 +276,21 @@ impl Executor<'_, '_> {
                     to: *to,
                     message: message.clone(),
                     at: self.at,
+                    event: self.event_of(*to, message),
                 };
+                let told = change.event.is_some();
                 match self.ports.store.transition_status(change).await {
                     Ok(stored) => {
                         self.stored(action.kind(), stored);
                         info!(
                             "set_status game_id={game_id} from={from} to={to} message={message:?}"
                         );
-                        if *to == RuntimeStatus::Removed {
-                            self.tell_lobby(*game_id).await;
+                        if told {
+                            // Recorded with the change; the relay delivers it, beside the loop.
+                            self.report.events += 1;
+                            if let Some(lobby) = &self.ports.lobby {
+                                lobby.wake.notify_one();
+                            }
                         }
                     }
                     Err(e) => self.refused(*game_id, action.kind(), e),
@@ -360,19 +371,16 @@ impl Executor<'_, '_> {
         }
     }
 
-    /// After a removal commits. The removal stands whatever the lobby answers; the lobby may
-    /// hear it again from a later job (at-least-once).
-    async fn tell_lobby(&mut self, game_id: GameId) {
-        let Some(lobby) = &self.ports.lobby else {
-            return;
-        };
-        if let Err(e) = lobby
-            .on_runtime_job_result(game_id, JobResult::container_disappeared())
-            .await
-        {
-            warn!("lobby on_runtime_job_result failed for game {game_id}: {e}");
-            self.report.lobby_failures += 1;
-        }
+    /// The lobby event of a change to `to`, when there is a lobby and it wants to hear of `to`
+    /// (`lobby_statuses`): the pass's job result, written with the change.
+    fn event_of(&self, to: RuntimeStatus, message: &str) -> Option<JobResult> {
+        (self.ports.lobby.is_some() && self.config.lobby_statuses.contains(&to)).then(|| {
+            JobResult {
+                op: Op::Reconcile,
+                status: to,
+                message: message.to_owned(),
+            }
+        })
     }
 
     /// Every probe-failure counter of the plan, in one batched store call.

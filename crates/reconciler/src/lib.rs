@@ -26,6 +26,7 @@ mod context;
 mod execute;
 mod observe;
 mod reconciler;
+mod relay;
 mod report;
 mod runner;
 pub mod telemetry;
@@ -39,5 +40,6 @@ pub use planner::{
 pub use addressing::probe_endpoint;
 pub use context::Clock;
 pub use reconciler::{BuildError, PlannedPass, Reconciler, ReconcilerBuilder};
+pub use relay::DeliveryReport;
 pub use report::{ActionFailure, ObserveStep, PassDurations, PassError, PassReport};
 pub use runner::TriggerHandle;

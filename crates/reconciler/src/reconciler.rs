@@ -8,16 +8,19 @@ use std::sync::Arc;
 use futures_util::FutureExt;
 use galaxy_runtime_model::{Config, ConfigError, Scenario, Timestamp};
 use galaxy_runtime_ports::{
-    Cache, DockerPort, EnginePort, LeaderLock, LobbyPort, PortError, Scheduler, StorePort,
+    Cache, DockerPort, EnginePort, LeaderLock, LobbyPort, OutboxPort, PortError, Scheduler,
+    StorePort,
 };
 use log::{debug, info, warn};
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{Clock, PlanBasis, Ports};
+use crate::backoff::Jitter;
+use crate::context::{Clock, Lobby, PlanBasis, Ports};
 use crate::execute;
 use crate::observe::{self, Observed};
+use crate::relay::{DeliveryReport, Relay};
 use crate::report::{ActionFailure, ObserveStep, PassError, PassReport};
 use crate::{Finding, Plan, plan, telemetry};
 
@@ -69,7 +72,8 @@ struct Given<'a> {
 /// use std::sync::Arc;
 /// use galaxy_runtime_model::Config;
 /// use galaxy_runtime_ports::{
-///     MockCache, MockDockerPort, MockEnginePort, MockLobbyPort, MockScheduler, MockStorePort,
+///     MockCache, MockDockerPort, MockEnginePort, MockLobbyPort, MockOutboxPort, MockScheduler,
+///     MockStorePort,
 /// };
 /// use galaxy_runtime_reconciler::Reconciler;
 ///
@@ -85,6 +89,7 @@ struct Given<'a> {
 ///     .store(Arc::new(store))
 ///     .engine(Arc::new(MockEnginePort::new()))
 ///     .lobby(Arc::new(MockLobbyPort::new()))
+///     .outbox(Arc::new(MockOutboxPort::new()))
 ///     .cache(Arc::new(MockCache::new()))
 ///     .scheduler(Arc::new(MockScheduler::new()))
 ///     .config(Config::default())
@@ -135,6 +140,7 @@ pub struct ReconcilerBuilder {
     engine: Option<Arc<dyn EnginePort>>,
     /// `Some(None)`: explicitly without a lobby.
     lobby: Option<Option<Arc<dyn LobbyPort>>>,
+    outbox: Option<Arc<dyn OutboxPort>>,
     cache: Option<Arc<dyn Cache>>,
     scheduler: Option<Arc<dyn Scheduler>>,
     leader: Option<Arc<dyn LeaderLock>>,
@@ -149,6 +155,7 @@ impl fmt::Debug for ReconcilerBuilder {
             .field("store", &self.store.is_some())
             .field("engine", &self.engine.is_some())
             .field("lobby", &self.lobby.is_some())
+            .field("outbox", &self.outbox.is_some())
             .field("cache", &self.cache.is_some())
             .field("scheduler", &self.scheduler.is_some())
             .field("leader", &self.leader.is_some())
@@ -176,13 +183,23 @@ impl ReconcilerBuilder {
         self
     }
 
-    /// The lobby, told about every removal (required, unless [`Self::without_lobby`]).
+    /// The lobby, told of the status changes in `lobby_statuses` (every removal, by default)
+    /// through the outbox (required, unless [`Self::without_lobby`]; needs [`Self::outbox`]).
     pub fn lobby(mut self, lobby: Arc<dyn LobbyPort>) -> Self {
         self.lobby = Some(Some(lobby));
         self
     }
 
-    /// No lobby at all: removals are made and nobody is told (the seed's nil lobby).
+    /// Where the lobby's events wait for delivery: usually the very store of
+    /// [`Self::store`] (its status changes write their events there, in the same transaction),
+    /// fenced alike (required with a lobby).
+    pub fn outbox(mut self, outbox: Arc<dyn OutboxPort>) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// No lobby at all: removals are made and nobody is told (the seed's nil lobby); no event
+    /// is recorded.
     pub fn without_lobby(mut self) -> Self {
         self.lobby = Some(None);
         self
@@ -236,10 +253,24 @@ impl ReconcilerBuilder {
             docker: required(self.docker, "docker")?,
             store: required(self.store, "store")?,
             engine: required(self.engine, "engine")?,
-            lobby: self.lobby.ok_or(BuildError::MissingPort {
-                port: "lobby",
-                hint: ", or call .without_lobby()",
-            })?,
+            lobby: match self.lobby {
+                None => {
+                    return Err(BuildError::MissingPort {
+                        port: "lobby",
+                        hint: ", or call .without_lobby()",
+                    });
+                }
+                Some(None) => None,
+                Some(Some(port)) => Some(Lobby {
+                    port,
+                    outbox: self.outbox.ok_or(BuildError::MissingPort {
+                        port: "outbox",
+                        hint: " (usually the store itself: its status changes record the \
+                               lobby's events there)",
+                    })?,
+                    wake: Arc::new(Notify::new()),
+                }),
+            },
             cache: required(self.cache, "cache")?,
             scheduler: required(self.scheduler, "scheduler")?,
             leader: self.leader,
@@ -349,6 +380,28 @@ impl Reconciler {
             report: planned.report.clone(),
         };
         self.guarded(self.pass(Some(given))).await
+    }
+
+    /// Delivers the lobby events that are due now, until none is: what the relay does beside
+    /// the loop (see [`Component::run`](galaxy_runtime_ports::Component::run)), for a host that
+    /// drives passes itself with [`Reconciler::tick`]. Without a lobby there is nothing to
+    /// deliver. A replica that does not lead delivers nothing (its claims are refused).
+    pub async fn deliver_events(&self) -> Result<DeliveryReport, PortError> {
+        let Some(relay) = self.relay() else {
+            return Ok(DeliveryReport::default());
+        };
+        relay.deliver_due(&mut Jitter::seeded()).await
+    }
+
+    /// The relay of this reconciler, when it has a lobby.
+    pub(crate) fn relay(&self) -> Option<Relay<'_>> {
+        let lobby = self.inner.ports.lobby.as_ref()?;
+        Some(Relay {
+            ports: &self.inner.ports,
+            config: &self.inner.config,
+            outbox: lobby.outbox.as_ref(),
+            lobby: lobby.port.as_ref(),
+        })
     }
 
     /// Observes (lists, loads, probes) and returns the scenario of the pass, which `plan`
@@ -513,7 +566,14 @@ impl Reconciler {
         mut failures: Vec<ActionFailure>,
     ) -> Result<PassReport, PassError> {
         let started = Instant::now();
-        let applied = execute::apply(&self.inner.ports, basis, plan, &mut report).await;
+        let applied = execute::apply(
+            &self.inner.ports,
+            &self.inner.config,
+            basis,
+            plan,
+            &mut report,
+        )
+        .await;
         report.durations.apply = started.elapsed();
         failures.extend(applied.failures);
         if let Some(reason) = applied.leadership_lost {

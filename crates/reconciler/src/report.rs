@@ -34,8 +34,9 @@ pub struct PassReport {
     /// `set_status … to: removed` actions not applied because the container could not be
     /// confirmed gone.
     pub skipped_removals: u64,
-    /// Lobby notifications that failed (the removals themselves stand).
-    pub lobby_failures: u64,
+    /// Lobby events recorded in the outbox with their status changes (delivered by the relay,
+    /// beside the loop).
+    pub events: u64,
     /// Actions that failed.
     pub failures: u64,
     /// Actions not attempted because leadership was lost during the pass.
@@ -79,7 +80,7 @@ impl Default for PassReport {
             applied: zeros(&Action::KINDS),
             conflicts: 0,
             skipped_removals: 0,
-            lobby_failures: 0,
+            events: 0,
             failures: 0,
             not_applied: 0,
             durations: PassDurations::default(),

@@ -14,6 +14,70 @@ use crate::backoff::{Backoff, Jitter};
 use crate::reconciler::Reconciler;
 use crate::telemetry;
 
+impl Reconciler {
+    /// The passes of the loop, until `cancel` fires or the reconciler is shut down.
+    async fn passes(&self, cancel: &CancellationToken) {
+        let inner = &*self.inner;
+        let config = &inner.config;
+        let mut interval = tokio::time::interval(config.reconcile_interval);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut jitter = Jitter::seeded();
+        // The error policy: a pass that failed for a reason worth retrying is tried again
+        // sooner than the next interval, with jittered exponential backoff up to the interval.
+        let mut backoff = Backoff::new(config.retry_backoff, config.reconcile_interval);
+        let mut retry_at: Option<Instant> = None;
+        let mut first = true;
+        loop {
+            let wake = tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                () = inner.stop.cancelled() => break,
+                _ = interval.tick() => Wake::Interval,
+                () = sleep_until_or_never(retry_at) => Wake::Retry,
+                () = inner.wake.notified() => Wake::Trigger,
+            };
+            if wake == Wake::Interval && !first && !config.reconcile_jitter.is_zero() {
+                let delay = jitter.up_to(config.reconcile_jitter);
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => break,
+                    () = inner.stop.cancelled() => break,
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
+            first = false;
+            match wake {
+                Wake::Trigger => debug!("reconcile pass triggered"),
+                Wake::Retry => debug!(
+                    "reconcile pass retried after {} failed passes",
+                    backoff.failures()
+                ),
+                Wake::Interval => {}
+            }
+            // Not raced against cancellation: a pass in flight always finishes. Errors and
+            // panics are logged and counted inside `tick`; the loop goes on.
+            retry_at = match self.tick().await {
+                Ok(_) => {
+                    backoff.reset();
+                    None
+                }
+                Err(error) if error.is_retryable() => {
+                    let delay = backoff.next_delay();
+                    info!(
+                        "retrying the failed pass in {}",
+                        galaxy_runtime_model::duration::format(delay)
+                    );
+                    Some(Instant::now() + delay)
+                }
+                Err(_) => None,
+            };
+            if wake != Wake::Interval {
+                interval.reset();
+            }
+        }
+    }
+}
+
 /// Sleeps until `at`, or for ever when there is nothing to wait for.
 async fn sleep_until_or_never(at: Option<Instant>) {
     match at {
@@ -103,62 +167,19 @@ impl Component for Reconciler {
             galaxy_runtime_model::duration::format(config.reconcile_interval)
         );
 
-        let mut interval = tokio::time::interval(config.reconcile_interval);
-        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut jitter = Jitter::seeded();
-        // The error policy: a pass that failed for a reason worth retrying is tried again
-        // sooner than the next interval, with jittered exponential backoff up to the interval.
-        let mut backoff = Backoff::new(config.retry_backoff, config.reconcile_interval);
-        let mut retry_at: Option<Instant> = None;
-        let mut first = true;
-        loop {
-            let wake = tokio::select! {
-                biased;
-                () = cancel.cancelled() => break,
-                () = inner.stop.cancelled() => break,
-                _ = interval.tick() => Wake::Interval,
-                () = sleep_until_or_never(retry_at) => Wake::Retry,
-                () = inner.wake.notified() => Wake::Trigger,
-            };
-            if wake == Wake::Interval && !first && !config.reconcile_jitter.is_zero() {
-                let delay = jitter.up_to(config.reconcile_jitter);
-                tokio::select! {
-                    biased;
-                    () = cancel.cancelled() => break,
-                    () = inner.stop.cancelled() => break,
-                    () = tokio::time::sleep(delay) => {}
-                }
+        // The relay runs beside the passes, on this same task, and stops with them (after
+        // its round in flight): a lobby outage never slows or fails a pass.
+        let relay_stop = CancellationToken::new();
+        let relay = async {
+            if let (Some(relay), Some(lobby)) = (self.relay(), &inner.ports.lobby) {
+                relay.run(&lobby.wake, &relay_stop).await;
             }
-            first = false;
-            match wake {
-                Wake::Trigger => debug!("reconcile pass triggered"),
-                Wake::Retry => debug!(
-                    "reconcile pass retried after {} failed passes",
-                    backoff.failures()
-                ),
-                Wake::Interval => {}
-            }
-            // Not raced against cancellation: a pass in flight always finishes. Errors and
-            // panics are logged and counted inside `tick`; the loop goes on.
-            retry_at = match self.tick().await {
-                Ok(_) => {
-                    backoff.reset();
-                    None
-                }
-                Err(error) if error.is_retryable() => {
-                    let delay = backoff.next_delay();
-                    info!(
-                        "retrying the failed pass in {}",
-                        galaxy_runtime_model::duration::format(delay)
-                    );
-                    Some(Instant::now() + delay)
-                }
-                Err(_) => None,
-            };
-            if wake != Wake::Interval {
-                interval.reset();
-            }
-        }
+        };
+        let passes = async {
+            self.passes(&cancel).await;
+            relay_stop.cancel();
+        };
+        tokio::join!(passes, relay);
         info!("reconcile loop stopped");
         Ok(())
     }

@@ -12,7 +12,10 @@
 //! | `galaxy_runtime_findings_total` | counter | `kind`: each finding kind |
 //! | `galaxy_runtime_conflicts_total` | counter | |
 //! | `galaxy_runtime_action_failures_total` | counter | `kind`: each action kind |
-//! | `galaxy_runtime_lobby_failures_total` | counter | |
+//! | `galaxy_runtime_lobby_deliveries_total` | counter | `result`: `delivered`, `failed` (attempts) |
+//! | `galaxy_runtime_lobby_delivery_attempts` | histogram | (attempts an event took to be delivered) |
+//! | `galaxy_runtime_outbox_pending` | gauge | |
+//! | `galaxy_runtime_outbox_oldest_pending_age_seconds` | gauge | |
 //! | `galaxy_runtime_skipped_removals_total` | counter | |
 //! | `galaxy_runtime_probe_duration_seconds` | histogram | |
 //! | `galaxy_runtime_last_success_timestamp_seconds` | gauge | |
@@ -36,8 +39,19 @@ pub const FINDINGS: &str = "galaxy_runtime_findings_total";
 pub const CONFLICTS: &str = "galaxy_runtime_conflicts_total";
 /// Failed actions by `kind` (counter).
 pub const FAILURES: &str = "galaxy_runtime_action_failures_total";
-/// Failed lobby notifications (counter).
-pub const LOBBY_FAILURES: &str = "galaxy_runtime_lobby_failures_total";
+/// Attempts to deliver lobby events, by `result` (counter).
+pub const LOBBY_DELIVERIES: &str = "galaxy_runtime_lobby_deliveries_total";
+/// How many attempts each delivered event took (histogram).
+pub const LOBBY_ATTEMPTS: &str = "galaxy_runtime_lobby_delivery_attempts";
+/// Lobby events not yet delivered (gauge).
+pub const OUTBOX_PENDING: &str = "galaxy_runtime_outbox_pending";
+/// Age of the oldest lobby event not yet delivered (gauge, seconds; 0 when none is).
+pub const OUTBOX_OLDEST_AGE: &str = "galaxy_runtime_outbox_oldest_pending_age_seconds";
+
+/// The values of the `result` label of [`LOBBY_DELIVERIES`].
+pub const DELIVERY_RESULTS: [&str; 2] = [DELIVERED, FAILED];
+pub(crate) const DELIVERED: &str = "delivered";
+pub(crate) const FAILED: &str = "failed";
 /// Removals not applied because the container could not be confirmed gone (counter).
 pub const SKIPPED_REMOVALS: &str = "galaxy_runtime_skipped_removals_total";
 /// Duration of engine probes (histogram, seconds).
@@ -67,7 +81,20 @@ pub(crate) fn register() {
         "Actions skipped because the record changed meanwhile."
     );
     describe_counter!(FAILURES, "Actions that failed, by kind.");
-    describe_counter!(LOBBY_FAILURES, "Lobby notifications that failed.");
+    describe_counter!(
+        LOBBY_DELIVERIES,
+        "Attempts to deliver lobby events, by result."
+    );
+    describe_histogram!(
+        LOBBY_ATTEMPTS,
+        "Attempts each delivered lobby event took, the successful one included."
+    );
+    describe_gauge!(OUTBOX_PENDING, "Lobby events not yet delivered.");
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE,
+        Unit::Seconds,
+        "Age of the oldest lobby event not yet delivered (0 when none is)."
+    );
     describe_counter!(
         SKIPPED_REMOVALS,
         "Removals skipped because the container could not be confirmed gone."
@@ -92,7 +119,12 @@ pub(crate) fn register() {
         counter!(FINDINGS, "kind" => kind).increment(0);
     }
     counter!(CONFLICTS).increment(0);
-    counter!(LOBBY_FAILURES).increment(0);
+    for result in DELIVERY_RESULTS {
+        counter!(LOBBY_DELIVERIES, "result" => result).increment(0);
+    }
+    let _ = histogram!(LOBBY_ATTEMPTS);
+    gauge!(OUTBOX_PENDING).increment(0.0);
+    gauge!(OUTBOX_OLDEST_AGE).increment(0.0);
     counter!(SKIPPED_REMOVALS).increment(0);
     gauge!(LAST_SUCCESS).increment(0.0);
 }
@@ -117,11 +149,24 @@ pub(crate) fn pass(result: &'static str, report: &PassReport, seconds: f64, now_
         }
     }
     counter!(CONFLICTS).increment(report.conflicts);
-    counter!(LOBBY_FAILURES).increment(report.lobby_failures);
     counter!(SKIPPED_REMOVALS).increment(report.skipped_removals);
     if result == RESULT_OK {
         gauge!(LAST_SUCCESS).set(now_unix);
     }
+}
+
+/// Records one delivery attempt (`attempt` counts from 1).
+pub(crate) fn delivery(result: &'static str, attempt: u32) {
+    counter!(LOBBY_DELIVERIES, "result" => result).increment(1);
+    if result == DELIVERED {
+        histogram!(LOBBY_ATTEMPTS).record(f64::from(attempt));
+    }
+}
+
+/// Records the outbox's backlog.
+pub(crate) fn outbox(pending: u64, oldest_age_seconds: f64) {
+    gauge!(OUTBOX_PENDING).set(pending as f64);
+    gauge!(OUTBOX_OLDEST_AGE).set(oldest_age_seconds);
 }
 
 /// Records one failed action.

@@ -89,6 +89,7 @@ impl World {
             .store(store.clone())
             .engine(engine.clone())
             .lobby(lobby.clone())
+            .outbox(store.clone())
             .cache(cache.clone())
             .scheduler(scheduler.clone())
             .config(config.clone())
@@ -234,6 +235,7 @@ impl World {
                         to: RuntimeStatus::Stopped,
                         message: "stopped by the lobby".to_owned(),
                         at: self.now(),
+                        event: None,
                     };
                     let _ = self.store.transition_status(change).await;
                     let _ = self.docker.kill(&record.current_container_id);
@@ -306,6 +308,12 @@ async fn simulate(seed: u64, failure_threshold: u32, steps: usize) {
             .tick()
             .await
             .unwrap_or_else(|e| panic!("seed {seed} step {step}: pass failed: {e}"));
+        // The relay delivers what the pass recorded (the loop runs it beside the passes).
+        world
+            .reconciler
+            .deliver_events()
+            .await
+            .unwrap_or_else(|e| panic!("seed {seed} step {step}: relay failed: {e}"));
         passes += 1;
         let after = world.statuses();
         for (kind, n) in report.applied.iter().chain(report.findings.iter()) {
@@ -492,6 +500,7 @@ async fn an_unmanaged_container_is_never_removed_under_a_record() {
     );
     world.docker.remove(&id).unwrap();
     let report = world.reconciler.tick().await.unwrap();
+    world.reconciler.deliver_events().await.unwrap();
     assert_eq!(report.applied["set_status"], 1);
     assert_eq!(
         world.store.record(game).unwrap().status,

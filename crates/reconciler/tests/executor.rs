@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use galaxy_runtime_model::{
     Config, ContainerState, EngineAddressing, GameProjection, JobResult, Op, ProbeOutcome,
-    RuntimeStatus,
+    RuntimeRecord, RuntimeStatus,
 };
 use galaxy_runtime_ports::{MockLeaderLock, PortError};
 use galaxy_runtime_reconciler::{
@@ -122,7 +122,7 @@ async fn list_records_fails_no_writes_and_containers_listed_first() {
 // ----- removals (R6) -----
 
 #[tokio::test]
-async fn missing_container_is_removed_cached_and_lobby_told() {
+async fn missing_container_is_removed_cached_and_its_lobby_event_recorded_with_it() {
     let game = gid(1);
     let mut m = Mocks::new().listing(vec![], vec![record(game, RuntimeStatus::Running, "c1")]);
     m.docker
@@ -138,6 +138,12 @@ async fn missing_container_is_removed_cached_and_lobby_told() {
                 && c.to == RuntimeStatus::Removed
                 && c.message == "container disappeared"
                 && c.at == ts(NOW)
+                && c.event
+                    == Some(JobResult {
+                        op: Op::Reconcile,
+                        status: RuntimeStatus::Removed,
+                        message: "container disappeared".to_owned(),
+                    })
         })
         .times(1)
         .returning(|c| Ok(record(c.game_id, c.to, "c1")));
@@ -146,23 +152,10 @@ async fn missing_container_is_removed_cached_and_lobby_told() {
         .withf(move |r| r.game_id == game && r.status == RuntimeStatus::Removed)
         .times(1)
         .returning(|_| ());
-    m.lobby
-        .expect_on_runtime_job_result()
-        .withf(move |g, result| {
-            *g == game
-                && *result
-                    == JobResult {
-                        op: Op::Reconcile,
-                        status: RuntimeStatus::Removed,
-                        message: "container disappeared".to_owned(),
-                    }
-        })
-        .times(1)
-        .returning(|_, _| Ok(()));
     let report = m.build(config()).tick().await.expect("pass ok");
     assert_eq!(report.applied["set_status"], 1);
     assert_eq!(report.actions["set_status"], 1);
-    assert_eq!(report.lobby_failures, 0);
+    assert_eq!(report.events, 1, "the event is written with the change");
 }
 
 #[tokio::test]
@@ -190,11 +183,6 @@ async fn one_write_fails_the_others_are_applied_and_the_error_names_the_game() {
         .withf(move |r| r.game_id != b)
         .times(2)
         .returning(|_| ());
-    m.lobby
-        .expect_on_runtime_job_result()
-        .withf(move |g, _| *g != b)
-        .times(2)
-        .returning(|_, _| Ok(()));
     let err = m
         .build(config())
         .tick()
@@ -237,27 +225,50 @@ async fn every_failure_is_listed_like_errors_join() {
     assert!(lines[1].starts_with(&format!("set_status {b}: invalid")));
 }
 
+/// A pass never calls the lobby: the events of its status changes are recorded with them, and
+/// the relay delivers them beside the loop, so a lobby outage never slows or fails a pass. Only
+/// the statuses of `lobby_statuses` have events.
 #[tokio::test]
-async fn lobby_failure_is_logged_and_counted_and_the_pass_is_ok() {
-    let game = gid(1);
+async fn a_pass_never_calls_the_lobby_and_only_lobby_statuses_have_events() {
+    let (gone, failing) = (gid(1), gid(2));
     let mut m = Mocks::new()
-        .listing(vec![], vec![record(game, RuntimeStatus::Running, "")])
+        .listing(
+            vec![container("c2", failing, ContainerState::Exited)],
+            vec![
+                record(gone, RuntimeStatus::Running, ""),
+                RuntimeRecord {
+                    probe_failures: 2,
+                    ..record(failing, RuntimeStatus::Running, "c2")
+                },
+            ],
+        )
         .any_cache();
     m.store
         .expect_transition_status()
+        .withf(move |c| c.game_id == gone && c.event.is_some())
         .times(1)
         .returning(|c| Ok(record(c.game_id, c.to, "")));
-    m.lobby
-        .expect_on_runtime_job_result()
+    m.store
+        .expect_transition_status()
+        .withf(move |c| {
+            c.game_id == failing && c.to == RuntimeStatus::EngineUnreachable && c.event.is_none()
+        })
         .times(1)
-        .returning(|_, _| Err(unavailable("lobby")));
-    let report = m
-        .build(config())
-        .tick()
-        .await
-        .expect("lobby errors never fail the pass");
-    assert_eq!(report.lobby_failures, 1);
-    assert_eq!(report.applied["set_status"], 1);
+        .returning(|c| Ok(record(c.game_id, c.to, "c2")));
+    m.store.expect_set_probe_failures().returning(|u| {
+        Ok(vec![record(
+            u[0].game_id,
+            RuntimeStatus::EngineUnreachable,
+            "c2",
+        )])
+    });
+    m.lobby.expect_on_runtime_job_result().never();
+    let report = m.build(config()).tick().await.expect("pass ok");
+    assert_eq!(report.applied["set_status"], 2);
+    assert_eq!(
+        report.events, 1,
+        "engine_unreachable is not in the default lobby_statuses"
+    );
 }
 
 #[tokio::test]
@@ -341,10 +352,6 @@ async fn an_inspect_answer_with_another_id_confirms_the_removal() {
         .withf(|c| c.to == RuntimeStatus::Removed && c.expected.current_container_id == "c1")
         .times(1)
         .returning(|c| Ok(record(c.game_id, c.to, "c1")));
-    m.lobby
-        .expect_on_runtime_job_result()
-        .times(1)
-        .returning(|_, _| Ok(()));
     let report = m.build(config()).tick().await.expect("pass ok");
     assert_eq!(report.skipped_removals, 0);
     assert_eq!(report.applied["set_status"], 1);
@@ -617,10 +624,6 @@ async fn projection_load_failure_fails_only_the_adoptions() {
         .expect_transition_status()
         .times(1)
         .returning(|c| Ok(record(c.game_id, c.to, "")));
-    m.lobby
-        .expect_on_runtime_job_result()
-        .times(1)
-        .returning(|_, _| Ok(()));
     let reconciler = m.build(config());
     let err = reconciler
         .tick()
@@ -1071,10 +1074,6 @@ async fn apply_carries_out_a_given_plan() {
         .expect_transition_status()
         .times(1)
         .returning(|c| Ok(record(c.game_id, c.to, "")));
-    m.lobby
-        .expect_on_runtime_job_result()
-        .times(1)
-        .returning(|_, _| Ok(()));
     let reconciler = m.build(config());
     let (scenario, plan) = reconciler.tick_dry_run().await.expect("dry run");
     let report = reconciler.apply(&scenario, &plan).await.expect("applied");
@@ -1256,7 +1255,10 @@ async fn metrics_are_registered_at_zero_and_count_the_pass() {
         telemetry::FINDINGS,
         telemetry::CONFLICTS,
         telemetry::FAILURES,
-        telemetry::LOBBY_FAILURES,
+        telemetry::LOBBY_DELIVERIES,
+        telemetry::LOBBY_ATTEMPTS,
+        telemetry::OUTBOX_PENDING,
+        telemetry::OUTBOX_OLDEST_AGE,
         telemetry::PROBE_DURATION,
         telemetry::LAST_SUCCESS,
     ] {
@@ -1279,6 +1281,16 @@ async fn metrics_are_registered_at_zero_and_count_the_pass() {
         );
     }
     assert_eq!(recorder.counter(telemetry::CONFLICTS), Some(0));
+    for result in telemetry::DELIVERY_RESULTS {
+        assert_eq!(
+            recorder.counter(&format!(
+                "{}{{result={result}}}",
+                telemetry::LOBBY_DELIVERIES
+            )),
+            Some(0)
+        );
+    }
+    assert_eq!(recorder.gauge(telemetry::OUTBOX_PENDING), Some(0.0));
     assert_eq!(recorder.gauge(telemetry::LAST_SUCCESS), Some(0.0));
     assert_eq!(recorder.histogram(telemetry::PASS_DURATION), Some(vec![]));
 
@@ -1404,9 +1416,6 @@ async fn one_info_line_per_change_and_container_text_is_escaped() {
     m.store
         .expect_transition_status()
         .returning(|c| Ok(record(c.game_id, c.to, "")));
-    m.lobby
-        .expect_on_runtime_job_result()
-        .returning(|_, _| Ok(()));
     m.build(config()).tick().await.expect("pass ok");
 
     let lines = captured_lines();

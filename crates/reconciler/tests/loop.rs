@@ -80,6 +80,7 @@ impl Fleet {
             .store(store.clone())
             .engine(engine)
             .lobby(Arc::new(MemoryLobby::new()))
+            .outbox(store.clone())
             .cache(Arc::new(MemoryCache::new()))
             .scheduler(Arc::new(MemoryScheduler::new()))
             .config(config)

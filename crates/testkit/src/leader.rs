@@ -106,6 +106,7 @@ pub async fn fenced_writes_need_the_lock(
         to,
         message: "testkit: fenced write".to_owned(),
         at: crate::now_micros(),
+        event: None,
     };
     let refused = |rule: &str, result: PortResult<RuntimeRecord>| match result {
         Err(error) if error.is_fenced() => {}

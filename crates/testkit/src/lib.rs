@@ -52,6 +52,7 @@ pub mod engine;
 pub mod fleet;
 pub mod leader;
 pub mod lobby;
+pub mod outbox;
 pub mod scheduler;
 pub mod store;
 

@@ -1,13 +1,24 @@
 //! The conformance suite of [`LobbyPort`].
 //!
 //! [`run_all`] checks what every lobby must do: accept each kind of job result, and accept a
-//! repeat of one (delivery is at-least-once). A lobby that can show what it received (a
-//! recording fake, a test double of a host's lobby) also runs [`delivers_in_order`].
+//! repeat of one event (delivery is at-least-once, with the same event id). A lobby that can
+//! show what it received (a recording fake, a test double of a host's lobby, a webhook's
+//! server) also runs [`delivers_in_order`].
 
-use galaxy_runtime_model::{GameId, JobResult, Op, RuntimeStatus};
+use galaxy_runtime_model::{EventId, GameId, JobResult, LobbyEvent, Op, RuntimeStatus};
 use galaxy_runtime_ports::LobbyPort;
 
-use crate::expect_ok;
+use crate::{expect_ok, now_micros};
+
+/// The event of `result` for `game_id`, with a fresh id.
+pub fn event(game_id: GameId, result: JobResult) -> LobbyEvent {
+    LobbyEvent {
+        event_id: EventId::new_random(),
+        game_id,
+        result,
+        at: now_micros(),
+    }
+}
 
 /// One job result of every op.
 fn every_op() -> Vec<JobResult> {
@@ -33,20 +44,18 @@ pub async fn accepts_results(lobby: &dyn LobbyPort) {
     for result in every_op() {
         expect_ok(
             "LobbyPort::on_runtime_job_result: must accept a job result",
-            lobby.on_runtime_job_result(game_id, result).await,
+            lobby.on_runtime_job_result(&event(game_id, result)).await,
         );
     }
 }
 
-/// The same result sent twice is accepted both times (at-least-once delivery).
+/// The same event sent twice (the same id) is accepted both times (at-least-once delivery).
 pub async fn accepts_repeats(lobby: &dyn LobbyPort) {
-    let game_id = GameId::new_random();
+    let once = event(GameId::new_random(), JobResult::container_disappeared());
     for _ in 0..2 {
         expect_ok(
-            "LobbyPort::on_runtime_job_result: a repeated result must be harmless",
-            lobby
-                .on_runtime_job_result(game_id, JobResult::container_disappeared())
-                .await,
+            "LobbyPort::on_runtime_job_result: a repeated event must be harmless",
+            lobby.on_runtime_job_result(&once).await,
         );
     }
 }
@@ -64,13 +73,15 @@ pub async fn delivers_in_order(lobby: &dyn LobbyPort, received: &dyn Fn(GameId) 
     for result in &sent {
         expect_ok(
             "LobbyPort::on_runtime_job_result: must accept a job result",
-            lobby.on_runtime_job_result(game_id, result.clone()).await,
+            lobby
+                .on_runtime_job_result(&event(game_id, result.clone()))
+                .await,
         );
     }
     expect_ok(
         "LobbyPort::on_runtime_job_result: must accept a job result",
         lobby
-            .on_runtime_job_result(other, JobResult::container_disappeared())
+            .on_runtime_job_result(&event(other, JobResult::container_disappeared()))
             .await,
     );
     let got = received(game_id);

@@ -225,6 +225,7 @@ pub async fn transition_status_compare_and_set<S: StorePort + ?Sized>(store: &S)
         to: RuntimeStatus::Stopped,
         message: "testkit: wrong from".to_owned(),
         at,
+        event: None,
     };
     expect_conflict(rule, store.transition_status(wrong).await);
     assert_unchanged(store, &record, rule).await;
@@ -235,6 +236,7 @@ pub async fn transition_status_compare_and_set<S: StorePort + ?Sized>(store: &S)
         to: RuntimeStatus::Running,
         message: "engine reachable".to_owned(),
         at,
+        event: None,
     };
     let updated = expect_ok(
         "StorePort::transition_status: the right expected status and container must succeed",
@@ -301,6 +303,7 @@ pub async fn transition_status_compares_the_container<S: StorePort + ?Sized>(sto
                 to: RuntimeStatus::Removed,
                 message: "container disappeared".to_owned(),
                 at: now_micros(),
+                event: None,
             })
             .await,
     );
@@ -385,6 +388,7 @@ pub async fn transition_status_not_found<S: StorePort + ?Sized>(store: &S) {
         to: RuntimeStatus::Removed,
         message: "container disappeared".to_owned(),
         at: now_micros(),
+        event: None,
     };
     expect_not_found(
         "StorePort::transition_status: a game without a record must give NotFound",
@@ -411,6 +415,7 @@ pub async fn transition_status_probe_failures<S: StorePort + ?Sized>(store: &S) 
                     to,
                     message: "testkit".to_owned(),
                     at: now_micros(),
+                    event: None,
                 })
                 .await,
         );
@@ -452,6 +457,7 @@ pub async fn forward_only<S: StorePort + ?Sized>(store: &S) {
                     to,
                     message: "testkit: leave a terminal status".to_owned(),
                     at: now_micros(),
+                    event: None,
                 };
                 expect_conflict(&rule, store.transition_status(change).await);
                 assert_unchanged(store, &record, &rule).await;
@@ -1144,6 +1150,7 @@ pub async fn concurrent_transitions_one_winner<S: StorePort + ?Sized>(store: &S)
             to: targets[i % targets.len()],
             message: format!("testkit racer {i}"),
             at: base.saturating_add(Duration::from_millis(u64::try_from(i).unwrap_or(0))),
+            event: None,
         })
         .collect();
     let results = join_all(changes.iter().cloned().map(|c| store.transition_status(c))).await;

@@ -31,7 +31,7 @@ use anyhow::{Context, ensure};
 use async_trait::async_trait;
 use galaxy_runtime_memory::{MemoryDocker, MemoryPorts};
 use galaxy_runtime_model::{
-    Config, ContainerState, GameId, GameProjection, JobResult, RuntimeStatus,
+    Config, ContainerState, EventId, GameId, GameProjection, JobResult, LobbyEvent, RuntimeStatus,
 };
 use galaxy_runtime_ports::{Cache, Component, LobbyPort, PortError, PortResult, StorePort};
 use galaxy_runtime_reconciler::{Action, Reconciler};
@@ -41,6 +41,8 @@ use tokio_util::sync::CancellationToken;
 /// What the host's lobby puts on its event channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuntimeEvent {
+    /// The event's id: the same on a redelivery, so the host can drop repeats.
+    pub event_id: EventId,
     /// The game.
     pub game_id: GameId,
     /// What happened to its runtime.
@@ -50,7 +52,8 @@ pub struct RuntimeEvent {
 /// The host's own lobby: every job result becomes a [`RuntimeEvent`] on the host's channel,
 /// where the rest of the backend (notifications, the game's page) picks it up.
 ///
-/// This is all a [`LobbyPort`] needs: one method, safe to call again for the same event.
+/// This is all a [`LobbyPort`] needs: one method, safe to call again for the same event (the
+/// relay delivers at least once; the event id tells a repeat).
 #[derive(Debug, Clone)]
 pub struct EventChannelLobby {
     events: mpsc::UnboundedSender<RuntimeEvent>,
@@ -65,11 +68,15 @@ impl EventChannelLobby {
 
 #[async_trait]
 impl LobbyPort for EventChannelLobby {
-    async fn on_runtime_job_result(&self, game_id: GameId, result: JobResult) -> PortResult<()> {
+    async fn on_runtime_job_result(&self, event: &LobbyEvent) -> PortResult<()> {
         // A closed channel means the host is shutting down: say so with the port's error of
-        // that meaning, so the reconciler logs and counts it (the removal itself stands).
+        // that meaning; the event stays in the outbox and is delivered later.
         self.events
-            .send(RuntimeEvent { game_id, result })
+            .send(RuntimeEvent {
+                event_id: event.event_id,
+                game_id: event.game_id,
+                result: event.result.clone(),
+            })
             .map_err(|e| {
                 PortError::unavailable("the host's event channel is closed", e.to_string())
             })
@@ -118,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
         .store(world.store.clone())
         .engine(world.engine.clone())
         .lobby(Arc::new(EventChannelLobby::new(events)))
+        .outbox(world.store.clone())
         .cache(world.cache.clone())
         .scheduler(world.scheduler.clone())
         .config(config.clone())
@@ -164,6 +172,13 @@ async fn main() -> anyhow::Result<()> {
     ensure!(
         world.cache.get_runtime(vanished.game_id).map(|r| r.status) == Some(RuntimeStatus::Removed),
         "the cache follows every store write"
+    );
+    // The removal's event was recorded with it; the relay delivers it (the loop runs it beside
+    // the passes; a host driving passes itself asks for a round).
+    let delivered = reconciler.deliver_events().await?;
+    ensure!(
+        delivered.delivered == 1,
+        "one event delivered: {delivered:?}"
     );
     let event = received
         .try_recv()
@@ -246,8 +261,12 @@ mod tests {
         let (events, received) = mpsc::unbounded_channel();
         drop(received);
         let lobby = EventChannelLobby::new(events);
+        let event = galaxy_runtime_testkit::lobby::event(
+            GameId::new_random(),
+            JobResult::container_disappeared(),
+        );
         let error = lobby
-            .on_runtime_job_result(GameId::new_random(), JobResult::container_disappeared())
+            .on_runtime_job_result(&event)
             .await
             .expect_err("nobody listens");
         assert!(error.is_retryable(), "{error}");

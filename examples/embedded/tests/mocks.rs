@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use galaxy_runtime_ports::{
-    MockCache, MockDockerPort, MockEnginePort, MockLobbyPort, MockScheduler, MockStorePort,
-    PortError,
+    MockCache, MockDockerPort, MockEnginePort, MockLobbyPort, MockOutboxPort, MockScheduler,
+    MockStorePort, PortError,
 };
 use galaxy_runtime_reconciler::{PassError, Reconciler};
 
@@ -23,6 +23,7 @@ async fn an_unreachable_daemon_fails_the_pass_and_writes_nothing() {
         .store(Arc::new(store))
         .engine(Arc::new(MockEnginePort::new()))
         .lobby(Arc::new(MockLobbyPort::new()))
+        .outbox(Arc::new(MockOutboxPort::new()))
         .cache(Arc::new(MockCache::new()))
         .scheduler(Arc::new(MockScheduler::new()))
         .build()

@@ -30,6 +30,7 @@ use async_trait::async_trait;
 use galaxy_runtime_docker::{ContainerEvents, DockerAdapter, EventsConfig};
 use galaxy_runtime_engine_http::HttpEngine;
 use galaxy_runtime_memory::{MemoryCache, MemoryScheduler};
+use galaxy_runtime_model::LobbyEvent;
 use galaxy_runtime_model::{
     Config, EngineAddressing, GameId, GameProjection, JobResult, RuntimeStatus,
 };
@@ -164,15 +165,16 @@ struct NarratingLobby {
 
 #[async_trait]
 impl LobbyPort for NarratingLobby {
-    async fn on_runtime_job_result(&self, game_id: GameId, result: JobResult) -> PortResult<()> {
+    async fn on_runtime_job_result(&self, event: &LobbyEvent) -> PortResult<()> {
+        let result = &event.result;
         println!(
             "      lobby told: {} is {} ({})",
-            self.names.of(game_id),
+            self.names.of(event.game_id),
             result.status,
             result.message
         );
         // The demo may have stopped listening; the lobby's job is done either way.
-        let _ = self.heard.send((game_id, result));
+        let _ = self.heard.send((event.game_id, result.clone()));
         Ok(())
     }
 }
@@ -303,6 +305,12 @@ impl Run {
             .apply(&scenario, &plan)
             .await
             .context("applying the plan")?;
+        // The events of the pass's changes wait in the outbox; the loop's relay would deliver
+        // them beside the passes, the demo asks for a round itself.
+        self.reconciler
+            .deliver_events()
+            .await
+            .context("delivering the lobby's events")?;
         println!(
             "  Applied {} of {} actions.",
             report.applied_total(),
@@ -504,6 +512,7 @@ async fn demo_steps(demo: Arc<Demo>) -> anyhow::Result<()> {
             names: Arc::clone(&names),
             heard: heard_tx,
         }))
+        .outbox(Arc::new(store.clone()))
         .cache(Arc::new(MemoryCache::new()))
         .scheduler(Arc::new(MemoryScheduler::new()))
         .config(config.clone())

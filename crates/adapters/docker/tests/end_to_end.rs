@@ -114,6 +114,7 @@ impl Backend {
             .engine(Arc::new(HttpEngine::from_config(config)))
             .store(store.clone())
             .lobby(lobby.clone())
+            .outbox(store.clone())
             .cache(cache.clone())
             .scheduler(scheduler.clone())
             .config(config.clone())

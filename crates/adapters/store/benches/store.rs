@@ -119,6 +119,7 @@ fn status_changes(ids: &[GameId], round: usize) -> Vec<StatusChange> {
             to,
             message: "bench".to_owned(),
             at: Timestamp::now(),
+            event: None,
         })
         .collect()
 }

@@ -45,6 +45,7 @@
 //!     to: RuntimeStatus::Running,
 //!     message: "engine reachable".into(),
 //!     at: Timestamp::now(),
+//!     event: None,
 //! };
 //! assert_eq!(store.transition_status(change.clone()).await?.status, RuntimeStatus::Running);
 //! // The same compare-and-set again finds `running`, not `starting`: a conflict.
@@ -70,6 +71,7 @@ mod connect;
 mod error;
 mod leader;
 pub mod migrate;
+mod outbox;
 mod records;
 mod rows;
 pub mod schema;

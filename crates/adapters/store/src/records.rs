@@ -19,9 +19,9 @@ use galaxy_runtime_ports::{
     StorePort,
 };
 
-use crate::rows::{NewRecordRow, ProjectionRow, RecordRow, SnapshotRow, into_records};
+use crate::rows::{NewEventRow, NewRecordRow, ProjectionRow, RecordRow, SnapshotRow, into_records};
 use crate::schema::sql_types::{PortableJson, PortableTimestamp, PortableUuid};
-use crate::schema::{game_projections, runtime_records, runtime_snapshots};
+use crate::schema::{game_projections, runtime_events, runtime_records, runtime_snapshots};
 #[cfg(feature = "sqlite")]
 use crate::sql::SQLITE_IDS_PER_QUERY;
 use crate::sql::{BATCH_ROWS, Dialect, last_per_game, probe_failures_sql, snapshots_sql};
@@ -106,6 +106,7 @@ impl StorePort for Store {
             to,
             message,
             at,
+            event,
         } = change;
         let op = format!(
             "transition_status of {game_id} from {} to {to}",
@@ -118,25 +119,37 @@ impl StorePort for Store {
         // statement) for both cases.
         let keep_failures = i32::from(!(to == RuntimeStatus::Running || to.is_terminal()));
         let now = Timestamp::now();
+        let event = event.map(|result| NewEventRow::new(game_id, result, at));
         let updated = with_write_conn!(self, &op, |conn, _dialect, _Db| {
-            diesel::update(
-                r::runtime_records
-                    .filter(r::game_id.eq(DbUuid::from(game_id)))
-                    .filter(r::status.eq(expected.status.as_str()))
-                    .filter(r::current_container_id.eq(&expected.current_container_id)),
-            )
-            .set((
-                r::status.eq(to.as_str()),
-                r::status_changed_at.eq(DbTime::from(at)),
-                r::status_message.eq(&message),
-                r::probe_failures.eq(r::probe_failures * keep_failures),
-                r::updated_at.eq(DbTime::from(now)),
-                r::version.eq(r::version + 1),
-            ))
-            .returning(RecordRow::as_returning())
-            .get_result(conn)
+            // The change and its event commit together, or neither does.
+            conn.transaction(async |conn| {
+                let updated: Option<RecordRow> = diesel::update(
+                    r::runtime_records
+                        .filter(r::game_id.eq(DbUuid::from(game_id)))
+                        .filter(r::status.eq(expected.status.as_str()))
+                        .filter(r::current_container_id.eq(&expected.current_container_id)),
+                )
+                .set((
+                    r::status.eq(to.as_str()),
+                    r::status_changed_at.eq(DbTime::from(at)),
+                    r::status_message.eq(&message),
+                    r::probe_failures.eq(r::probe_failures * keep_failures),
+                    r::updated_at.eq(DbTime::from(now)),
+                    r::version.eq(r::version + 1),
+                ))
+                .returning(RecordRow::as_returning())
+                .get_result(conn)
+                .await
+                .optional()?;
+                if let (Some(_), Some(event)) = (&updated, &event) {
+                    diesel::insert_into(runtime_events::table)
+                        .values(event)
+                        .execute(conn)
+                        .await?;
+                }
+                Ok::<_, DieselError>(updated)
+            })
             .await
-            .optional()
             .map_err(self.db(&op))
         })?;
         match updated {

@@ -2,11 +2,12 @@
 
 use diesel::prelude::*;
 use galaxy_runtime_model::{
-    GameId, GameProjection, RuntimeRecord, RuntimeStatus, Snapshot, Timestamp,
+    EventId, GameId, GameProjection, JobResult, LobbyEvent, Op, OutboxEntry, RuntimeRecord,
+    RuntimeStatus, Snapshot, Timestamp,
 };
 use galaxy_runtime_ports::PortError;
 
-use crate::schema::{game_projections, runtime_records, runtime_snapshots};
+use crate::schema::{game_projections, runtime_events, runtime_records, runtime_snapshots};
 use crate::types::{DbJson, DbTime, DbUuid};
 
 /// One row of `runtime_records`, every column.
@@ -251,4 +252,112 @@ impl SnapshotRow {
 pub(crate) struct SnapshotTimeRow {
     pub game_id: DbUuid,
     pub observed_at: DbTime,
+}
+
+/// One row of `runtime_events`, every column.
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = runtime_events)]
+pub(crate) struct EventRow {
+    pub seq: i64,
+    pub event_id: DbUuid,
+    pub game_id: DbUuid,
+    pub op: String,
+    pub status: String,
+    pub message: String,
+    pub at: DbTime,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub next_attempt_at: DbTime,
+    pub claimed_until: Option<DbTime>,
+    pub delivered_at: Option<DbTime>,
+}
+
+/// A new row of `runtime_events`: the event of a status change, written with it.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = runtime_events)]
+pub(crate) struct NewEventRow {
+    pub event_id: DbUuid,
+    pub game_id: DbUuid,
+    pub op: &'static str,
+    pub status: &'static str,
+    pub message: String,
+    pub at: DbTime,
+    pub next_attempt_at: DbTime,
+}
+
+impl NewEventRow {
+    /// The event of `game_id`'s change to `result.status`, committing at `at`, with a fresh id.
+    pub(crate) fn new(game_id: GameId, result: JobResult, at: Timestamp) -> Self {
+        Self {
+            event_id: EventId::new_random().into(),
+            game_id: game_id.into(),
+            op: op_word(result.op),
+            status: result.status.as_str(),
+            message: result.message,
+            at: at.into(),
+            next_attempt_at: at.into(),
+        }
+    }
+}
+
+/// The snake_case word of a job's op, as in JSON and in the `op` column.
+fn op_word(op: Op) -> &'static str {
+    match op {
+        Op::Start => "start",
+        Op::Stop => "stop",
+        Op::Restart => "restart",
+        Op::Patch => "patch",
+        Op::Reconcile => "reconcile",
+    }
+}
+
+impl EventRow {
+    /// The entry, or an `Invalid` error naming the event and the bad value.
+    pub(crate) fn into_entry(self) -> Result<OutboxEntry, PortError> {
+        let seq = self.seq;
+        let bad = |what: &str, raw: &dyn std::fmt::Debug| {
+            PortError::invalid(format!(
+                "runtime_events row {seq}: malformed {what} {raw:?}"
+            ))
+        };
+        let event_id = match &self.event_id {
+            DbUuid::Valid(uuid) => EventId::from_uuid(*uuid),
+            DbUuid::Malformed(raw) => return Err(bad("event_id", raw)),
+        };
+        let game_id = self.game_id.game_id().map_err(|raw| bad("game_id", &raw))?;
+        let time = |what: &str, value: DbTime| match value {
+            DbTime::Valid(at) => Ok(at),
+            DbTime::Malformed(raw) => Err(bad(what, &raw)),
+        };
+        let op: Op = serde_json::from_value(serde_json::Value::String(self.op.clone()))
+            .map_err(|_| bad("op", &self.op))?;
+        let status: RuntimeStatus = self
+            .status
+            .parse()
+            .map_err(|_| bad("status", &self.status))?;
+        Ok(OutboxEntry {
+            event: LobbyEvent {
+                event_id,
+                game_id,
+                result: JobResult {
+                    op,
+                    status,
+                    message: self.message,
+                },
+                at: time("at", self.at)?,
+            },
+            seq: u64::try_from(seq).map_err(|_| bad("seq", &seq))?,
+            attempts: u32::try_from(self.attempts).map_err(|_| bad("attempts", &self.attempts))?,
+            last_error: self.last_error,
+            next_attempt_at: time("next_attempt_at", self.next_attempt_at)?,
+            claimed_until: self
+                .claimed_until
+                .map(|at| time("claimed_until", at))
+                .transpose()?,
+            delivered_at: self
+                .delivered_at
+                .map(|at| time("delivered_at", at))
+                .transpose()?,
+        })
+    }
 }

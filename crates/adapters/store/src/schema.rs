@@ -93,4 +93,42 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(runtime_records, game_projections, runtime_snapshots);
+diesel::table! {
+    use diesel::sql_types::{BigInt, Integer, Nullable, Text};
+    use super::sql_types::{PortableTimestamp, PortableUuid};
+
+    /// The outbox of lobby events (CONTRACT §7), written with the status changes they tell of.
+    runtime_events (seq) {
+        /// Commit order.
+        seq -> BigInt,
+        /// Unique per event, the same on every redelivery.
+        event_id -> PortableUuid,
+        /// The game.
+        game_id -> PortableUuid,
+        /// The job the event reports on (`reconcile` for a pass's changes).
+        op -> Text,
+        /// The status the change led to.
+        status -> Text,
+        /// Why.
+        message -> Text,
+        /// When the change committed.
+        at -> PortableTimestamp,
+        /// Delivery attempts so far.
+        attempts -> Integer,
+        /// Why the last attempt failed.
+        last_error -> Nullable<Text>,
+        /// When the next attempt is due.
+        next_attempt_at -> PortableTimestamp,
+        /// Until when a relay holds the event for an attempt.
+        claimed_until -> Nullable<PortableTimestamp>,
+        /// When the lobby accepted it.
+        delivered_at -> Nullable<PortableTimestamp>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    runtime_records,
+    game_projections,
+    runtime_snapshots,
+    runtime_events
+);

@@ -100,6 +100,38 @@ pub(crate) fn snapshots_sql(dialect: Dialect, rows: usize) -> String {
     )
 }
 
+/// Every column of `runtime_events`, for `RETURNING` in statements written as text.
+const EVENT_COLUMNS: &str = "seq, event_id, game_id, op, status, message, at, attempts, \
+     last_error, next_attempt_at, claimed_until, delivered_at";
+
+/// The relay's claim: of each game the oldest event not yet delivered, when its next attempt is
+/// due and no unexpired claim holds it, at most `limit` (`$3`) of them in commit order, claimed
+/// until `$2`; `$1` is now.
+///
+/// On PostgreSQL the rows are locked with `SKIP LOCKED`, so that two relays claiming at once
+/// take different events instead of waiting for each other; SQLite serialises writers anyway.
+/// The `NOT EXISTS` keeps the order per game (the index on pending `(game_id, seq)` answers
+/// it).
+pub(crate) fn claim_sql(dialect: Dialect) -> String {
+    let lock = match dialect {
+        #[cfg(feature = "postgres")]
+        Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        #[cfg(feature = "sqlite")]
+        Dialect::Sqlite => "",
+    };
+    let (now, until, limit) = (dialect.param(1), dialect.param(2), dialect.param(3));
+    format!(
+        "UPDATE runtime_events SET claimed_until = {until} WHERE seq IN (\
+         SELECT e.seq FROM runtime_events e \
+         WHERE e.delivered_at IS NULL AND e.next_attempt_at <= {now} \
+         AND (e.claimed_until IS NULL OR e.claimed_until <= {now}) \
+         AND NOT EXISTS (SELECT 1 FROM runtime_events p WHERE p.game_id = e.game_id \
+         AND p.delivered_at IS NULL AND p.seq < e.seq) \
+         ORDER BY e.seq LIMIT {limit}{lock}) \
+         RETURNING {EVENT_COLUMNS}"
+    )
+}
+
 /// The items of a batch with one per key, the last one winning, in their original order.
 ///
 /// PostgreSQL refuses an `INSERT … ON CONFLICT DO UPDATE` that touches a row twice, and an

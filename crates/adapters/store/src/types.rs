@@ -32,6 +32,12 @@ impl From<GameId> for DbUuid {
     }
 }
 
+impl From<galaxy_runtime_model::EventId> for DbUuid {
+    fn from(id: galaxy_runtime_model::EventId) -> Self {
+        Self::Valid(*id.as_uuid())
+    }
+}
+
 impl DbUuid {
     /// The game id, or the raw stored text.
     pub(crate) fn game_id(&self) -> Result<GameId, &str> {

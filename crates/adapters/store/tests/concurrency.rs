@@ -27,6 +27,7 @@ fn change(game_id: GameId, to: RuntimeStatus, message: &str) -> StatusChange {
         to,
         message: message.to_owned(),
         at: now_micros(),
+        event: None,
     }
 }
 

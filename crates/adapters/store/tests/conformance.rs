@@ -8,13 +8,19 @@ use common::PgSchema;
 use common::SqliteFile;
 #[cfg(feature = "postgres")]
 use galaxy_runtime_store::PgLeaderLock;
-use galaxy_runtime_testkit::{leader, store};
+use galaxy_runtime_testkit::{leader, outbox, store};
 
 #[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_conforms() {
     let db = SqliteFile::new();
     store::run_all(&db.store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_outbox_conforms() {
+    let db = SqliteFile::new();
+    outbox::run_all(&db.store().await).await;
 }
 
 #[cfg(feature = "postgres")]
@@ -24,6 +30,14 @@ async fn postgres_store_conforms() {
         return;
     };
     store::run_all(&schema.store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outbox_conforms() {
+    let Some(schema) = PgSchema::new() else {
+        return;
+    };
+    outbox::run_all(&schema.store().await).await;
 }
 
 #[cfg(feature = "sqlite")]

@@ -40,16 +40,14 @@ impl World {
         }
     }
 
-    fn reconciler(
-        &self,
-        store: Arc<dyn StorePort>,
-        leader: Option<Arc<dyn LeaderLock>>,
-    ) -> Reconciler {
+    fn reconciler(&self, store: Store, leader: Option<Arc<dyn LeaderLock>>) -> Reconciler {
+        let outbox = Arc::new(store.clone());
         let builder = Reconciler::builder()
             .docker(self.docker.clone())
-            .store(store)
+            .store(Arc::new(store))
             .engine(self.engine.clone())
             .lobby(self.lobby.clone())
+            .outbox(outbox)
             .cache(Arc::new(MemoryCache::new()))
             .scheduler(Arc::new(MemoryScheduler::new()))
             .config(Config::default());
@@ -77,7 +75,7 @@ async fn restart_between_observe_and_apply(store: Store) {
         .create_record(record)
         .await
         .expect("creating the record");
-    let reconciler = world.reconciler(Arc::new(store.clone()), None);
+    let reconciler = world.reconciler(store.clone(), None);
 
     let (scenario, plan) = reconciler.tick_dry_run().await.expect("observe and plan");
     assert!(
@@ -245,7 +243,7 @@ async fn postgres_a_leader_whose_session_ended_cannot_write() {
         hook: tokio::sync::Mutex::new(Some(kill)),
     });
     let fenced = store.fenced(&lock_a);
-    let reconciler = world.reconciler(Arc::new(fenced), Some(leader));
+    let reconciler = world.reconciler(fenced, Some(leader));
 
     let err = reconciler
         .tick()
@@ -290,6 +288,7 @@ async fn postgres_a_leader_whose_session_ended_cannot_write() {
             to: RuntimeStatus::Stopped,
             message: "late".to_owned(),
             at: now_micros(),
+            event: None,
         })
         .await
         .expect_err("refused");
@@ -319,6 +318,7 @@ async fn sqlite_a_fenced_store_writes_only_while_the_lock_is_held() {
         to,
         message: "fenced".to_owned(),
         at: now_micros(),
+        event: None,
     };
 
     let refused = fenced

@@ -56,6 +56,7 @@ async fn check_stored_metadata(store: &Store) {
         to: RuntimeStatus::Running,
         message: "engine reachable".to_owned(),
         at: now_micros(),
+        event: None,
     };
     let running = store.transition_status(change).await.expect("transition");
     store
@@ -355,6 +356,7 @@ async fn postgres_bad_rows_give_errors_naming_them() {
             to: RuntimeStatus::Stopped,
             message: String::new(),
             at: now_micros(),
+            event: None,
         })
         .await;
     expect_invalid(conflict, &["hibernating"]);
@@ -427,6 +429,7 @@ async fn postgres_query_timeout_then_recovers() {
         to: RuntimeStatus::Stopped,
         message: "stop job".to_owned(),
         at: now_micros(),
+        event: None,
     };
     let error = store
         .transition_status(change.clone())

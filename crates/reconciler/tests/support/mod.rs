@@ -13,8 +13,8 @@ use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, RuntimeRecord, RuntimeStatus, Timestamp,
 };
 use galaxy_runtime_ports::{
-    EnginePort, MockCache, MockDockerPort, MockEnginePort, MockLobbyPort, MockScheduler,
-    MockStorePort, PortError, PortResult,
+    EnginePort, MockCache, MockDockerPort, MockEnginePort, MockLobbyPort, MockOutboxPort,
+    MockScheduler, MockStorePort, PortError, PortResult,
 };
 use galaxy_runtime_reconciler::{Reconciler, ReconcilerBuilder};
 use metrics::{
@@ -76,6 +76,7 @@ pub struct Mocks {
     pub store: MockStorePort,
     pub engine: MockEnginePort,
     pub lobby: MockLobbyPort,
+    pub outbox: MockOutboxPort,
     pub cache: MockCache,
     pub scheduler: MockScheduler,
 }
@@ -94,6 +95,7 @@ impl Mocks {
             store: MockStorePort::new(),
             engine: MockEnginePort::new(),
             lobby: MockLobbyPort::new(),
+            outbox: MockOutboxPort::new(),
             cache: MockCache::new(),
             scheduler: MockScheduler::new(),
         }
@@ -129,6 +131,7 @@ impl Mocks {
             .store(Arc::new(self.store))
             .engine(Arc::new(self.engine))
             .lobby(Arc::new(self.lobby))
+            .outbox(Arc::new(self.outbox))
             .cache(Arc::new(self.cache))
             .scheduler(Arc::new(self.scheduler))
             .clock(Arc::new(|| ts(NOW)))
