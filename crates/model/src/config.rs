@@ -60,6 +60,12 @@ pub struct Config {
     pub probe_timeout: Duration,
     /// At most this many probes in flight at once (at least 1).
     pub probe_concurrency: NonZeroUsize,
+    /// The probes of the loop's periodic full passes start evenly over this fraction (0 to
+    /// less than 1) of `reconcile_interval`, so that the engines see a steady rate rather than
+    /// a burst every interval; 0 probes as fast as `probe_concurrency` allows. (The start-up
+    /// pass and passes asked for by a caller never wait.)
+    #[serde(deserialize_with = "spread_fraction")]
+    pub probe_spread: f64,
     /// The path of the engine's status resource.
     #[serde(deserialize_with = "http_path")]
     pub engine_status_path: String,
@@ -70,6 +76,10 @@ pub struct Config {
     /// Docker events closer together than this wake the loop once.
     #[serde(with = "duration")]
     pub event_debounce: Duration,
+    /// Quick passes (on Docker events and triggers) start at least this long after each other,
+    /// so that an event storm makes a steady trickle of passes, not a flood.
+    #[serde(with = "duration")]
+    pub quick_pass_min_gap: Duration,
     /// After a failed pass that is worth retrying, the loop tries again after about this long,
     /// doubling the wait after each further failure up to `reconcile_interval`; a pass that
     /// succeeds resets it.
@@ -111,10 +121,12 @@ impl Default for Config {
             removal_guard_fraction: 0.5,
             probe_timeout: Duration::from_secs(2),
             probe_concurrency: NonZeroUsize::new(64).expect("64 is not zero"),
+            probe_spread: 0.5,
             engine_status_path: "/status".to_owned(),
             engine_addressing: EngineAddressing::Hostname,
             engine_max_body_bytes: 1024 * 1024,
             event_debounce: Duration::from_millis(500),
+            quick_pass_min_gap: Duration::from_millis(200),
             retry_backoff: Duration::from_secs(1),
             lobby_statuses: vec![RuntimeStatus::Removed],
             lobby_timeout: Duration::from_secs(5),
@@ -206,6 +218,16 @@ fn lobby_statuses<'de, D: Deserializer<'de>>(
         return Err(serde::de::Error::custom("a status is named twice"));
     }
     Ok(statuses)
+}
+
+fn spread_fraction<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let f = f64::deserialize(deserializer)?;
+    if !(0.0..1.0).contains(&f) {
+        return Err(serde::de::Error::custom(format!(
+            "must be a fraction from 0 to less than 1 of reconcile_interval, got {f}"
+        )));
+    }
+    Ok(f)
 }
 
 fn fraction<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {

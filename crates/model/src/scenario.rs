@@ -7,11 +7,47 @@ use crate::{
     Config, ContainerSummary, GameId, GameProjection, ProbeOutcome, RuntimeRecord, Timestamp,
 };
 
+/// The two kinds of pass (CONTRACT §3, "Full and quick passes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PassKind {
+    /// Lists, loads projections and probes engines: every rule applies.
+    #[default]
+    Full,
+    /// Lists and loads projections but probes nothing: rule R9 is not applied at all (no
+    /// probe, no failure counted, no snapshot, no status change from engine health); every
+    /// other rule is. For reacting to Docker events within moments at any fleet size.
+    Quick,
+}
+
+impl PassKind {
+    /// The word of the scenario JSON and of logs and metric labels: `full` or `quick`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Quick => "quick",
+        }
+    }
+
+    /// Whether this is a full pass.
+    pub const fn is_full(&self) -> bool {
+        matches!(self, Self::Full)
+    }
+}
+
+impl fmt::Display for PassKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything one pass observed: the input of planning.
 ///
 /// `probes` holds the outcome of every engine probe the pass made, by game id.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observation {
+    /// Which kind of pass observed it.
+    pub pass: PassKind,
     /// The time of the pass.
     pub now: Timestamp,
     /// The managed containers Docker listed.
@@ -32,6 +68,7 @@ impl Observation {
     /// An observation of nothing at `now`.
     pub fn empty(now: Timestamp) -> Self {
         Self {
+            pass: PassKind::Full,
             now,
             containers: Vec::new(),
             records: Vec::new(),
@@ -47,6 +84,9 @@ impl Observation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
+    /// Which kind of pass it is: `"full"` (the default, also when absent) or `"quick"`.
+    #[serde(default, skip_serializing_if = "PassKind::is_full")]
+    pub pass: PassKind,
     /// The time of the pass.
     pub now: Timestamp,
     /// The configuration (any subset of fields in input; every field in output).
@@ -94,6 +134,7 @@ impl Scenario {
     /// Pairs an observation with its configuration.
     pub fn new(observation: Observation, config: Config) -> Self {
         let Observation {
+            pass,
             now,
             containers,
             records,
@@ -102,6 +143,7 @@ impl Scenario {
             projections_error,
         } = observation;
         Self {
+            pass,
             now,
             config,
             containers,
@@ -115,6 +157,7 @@ impl Scenario {
     /// Splits into the observation and the configuration.
     pub fn into_parts(self) -> (Observation, Config) {
         let Self {
+            pass,
             now,
             config,
             containers,
@@ -125,6 +168,7 @@ impl Scenario {
         } = self;
         (
             Observation {
+                pass,
                 now,
                 containers,
                 records,
@@ -268,6 +312,26 @@ mod tests {
             r#"{{"now": "2026-11-27T12:00:00Z", "containers": [{container}, {container}]}}"#
         ));
         assert_eq!(e.path, "containers[1].id");
+    }
+
+    #[test]
+    fn a_scenario_is_full_unless_it_says_quick() {
+        let full = Scenario::from_json(r#"{"now": "2026-11-27T12:00:00Z"}"#).unwrap();
+        assert_eq!(full.pass, PassKind::Full);
+        assert!(
+            !serde_json::to_string(&full).unwrap().contains("\"pass\""),
+            "a full pass's scenario is written as before"
+        );
+        let quick =
+            Scenario::from_json(r#"{"now": "2026-11-27T12:00:00Z", "pass": "quick"}"#).unwrap();
+        assert_eq!(quick.pass, PassKind::Quick);
+        assert!(
+            serde_json::to_string(&quick)
+                .unwrap()
+                .contains(r#""pass":"quick""#)
+        );
+        let e = error_of(r#"{"now": "2026-11-27T12:00:00Z", "pass": "slow"}"#);
+        assert_eq!(e.path, "pass");
     }
 
     #[test]

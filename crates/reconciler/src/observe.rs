@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use galaxy_runtime_model::{Config, GameId, Observation, ProbeOutcome, duration};
+use std::time::Duration;
+
+use galaxy_runtime_model::{Config, GameId, Observation, PassKind, ProbeOutcome, duration};
 use galaxy_runtime_ports::{EnginePort, LabelFilter, PortError, error_chain};
 use log::debug;
 use tokio::time::Instant;
@@ -27,14 +29,42 @@ pub(crate) struct Observed {
     pub probes_made: u64,
 }
 
+/// How a pass observes: its kind, and over how long a full pass spreads its probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Observing {
+    /// Full (probes) or quick (no probe at all).
+    pub pass: PassKind,
+    /// The probes start evenly over this long (zero: as fast as `probe_concurrency` allows).
+    pub spread: Duration,
+}
+
+impl Observing {
+    /// A pass that probes as fast as it may (a start-up pass, one asked for by a caller).
+    pub(crate) const fn full() -> Self {
+        Self {
+            pass: PassKind::Full,
+            spread: Duration::ZERO,
+        }
+    }
+
+    /// A pass that probes nothing.
+    pub(crate) const fn quick() -> Self {
+        Self {
+            pass: PassKind::Quick,
+            spread: Duration::ZERO,
+        }
+    }
+}
+
 /// Lists containers, *then* records (so a record a start job wrote before creating its
-/// container is always seen), loads the projections of unrecorded games in one call and probes
-/// the engines R9 asks for.
+/// container is always seen), loads the projections of unrecorded games in one call and, in a
+/// full pass, probes the engines R9 asks for.
 ///
 /// Only the two listings end the pass: nothing has been decided yet, so nothing is written.
 pub(crate) async fn observe(
     ports: &Ports,
     config: &Config,
+    how: Observing,
 ) -> Result<Observed, (ObserveStep, PortError)> {
     let now = (ports.clock)();
     let filter = LabelFilter::single(&config.managed_label, &config.managed_label_value);
@@ -49,7 +79,7 @@ pub(crate) async fn observe(
         .await
         .map_err(|e| (ObserveStep::ListRecords, e))?;
 
-    let needs = observation_needs(&containers, &records, config);
+    let needs = observation_needs(&containers, &records, config, how.pass);
     debug!(
         "observed {} managed containers and {} runtime records; {} unrecorded games, {} engines to probe",
         containers.len(),
@@ -72,11 +102,12 @@ pub(crate) async fn observe(
     };
 
     let probes_made = needs.probes.len() as u64;
-    let probes = probe_all(ports, config, &needs.probes).await;
+    let probes = probe_all(ports, config, &needs.probes, how.spread).await;
     drop(needs);
 
     Ok(Observed {
         observation: Observation {
+            pass: how.pass,
             now,
             containers,
             records,
@@ -89,7 +120,9 @@ pub(crate) async fn observe(
     })
 }
 
-/// Probes every target, at most `probe_concurrency` at once, each bounded by `probe_timeout`.
+/// Probes every target, at most `probe_concurrency` at once, each bounded by `probe_timeout`,
+/// the `i`th of `n` starting no earlier than `i / n` of `spread` after the first: the engines
+/// see a steady rate rather than a burst of `probe_concurrency` every interval.
 ///
 /// The probes run as futures of the pass's own task (no task is spawned), so a pass never
 /// outlives its caller and a panicking engine port unwinds into the pass. A probe future is
@@ -98,17 +131,43 @@ pub(crate) async fn probe_all(
     ports: &Ports,
     config: &Config,
     targets: &[ProbeTarget<'_>],
+    spread: Duration,
 ) -> BTreeMap<GameId, ProbeOutcome> {
     let limit = config.probe_concurrency.get();
     let engine = ports.engine.as_ref();
-    let mut pending = targets.iter();
+    let started = Instant::now();
+    let step = if targets.is_empty() {
+        Duration::ZERO
+    } else {
+        spread / u32::try_from(targets.len()).unwrap_or(u32::MAX)
+    };
+    let mut pending = targets.iter().enumerate().peekable();
     let mut in_flight = FuturesUnordered::new();
     let mut outcomes = BTreeMap::new();
     loop {
         while in_flight.len() < limit {
-            match pending.next() {
-                Some(target) => in_flight.push(probe_one(engine, config, target)),
-                None => break,
+            let Some((i, _)) = pending.peek() else {
+                break;
+            };
+            let due = started + step * u32::try_from(*i).unwrap_or(u32::MAX);
+            if due > Instant::now() {
+                // Not yet this probe's time: wait for it, or for a probe in flight to end.
+                if in_flight.is_empty() {
+                    tokio::time::sleep_until(due).await;
+                } else {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(due) => {}
+                        done = in_flight.next() => {
+                            if let Some((game_id, outcome)) = done {
+                                outcomes.insert(game_id, outcome);
+                            }
+                            continue;
+                        }
+                    }
+                }
+            }
+            if let Some((_, target)) = pending.next() {
+                in_flight.push(probe_one(engine, config, target));
             }
         }
         match in_flight.next().await {

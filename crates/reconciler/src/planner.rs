@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use galaxy_runtime_model::{
-    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, ProbeOutcome,
-    RuntimeRecord, RuntimeStatus,
+    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, PassKind,
+    ProbeOutcome, RuntimeRecord, RuntimeStatus,
 };
 
 use crate::plan::{Action, Finding, Plan};
@@ -44,16 +44,17 @@ pub struct ObservationNeeds<'a> {
 }
 
 /// Decides, from the containers and records alone, which projections to load and which engines
-/// to probe.
+/// to probe (none in a quick pass, which does not apply R9).
 pub fn observation_needs<'a>(
     containers: &'a [ContainerSummary],
     records: &'a [RuntimeRecord],
     config: &Config,
+    pass: PassKind,
 ) -> ObservationNeeds<'a> {
     let fleet = Fleet::new(containers, records, config);
     let mut probes: Vec<ProbeTarget> = records
         .iter()
-        .filter(|r| needs_probe(r.status))
+        .filter(|r| pass.is_full() && needs_probe(r.status))
         .filter_map(|record| {
             let container = fleet.match_record(record)?;
             container.is_running().then_some(ProbeTarget {
@@ -193,8 +194,8 @@ fn plan_record(
         });
     }
 
-    // R8
-    if !needs_probe(record.status) {
+    // R8; and a quick pass does not apply R9 at all.
+    if !needs_probe(record.status) || !observation.pass.is_full() {
         return;
     }
 

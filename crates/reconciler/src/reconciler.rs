@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use futures_util::FutureExt;
-use galaxy_runtime_model::{Config, ConfigError, Scenario, Timestamp};
+use galaxy_runtime_model::{Config, ConfigError, PassKind, Scenario, Timestamp};
 use galaxy_runtime_ports::{
     Cache, DockerPort, EnginePort, LeaderLock, LobbyPort, OutboxPort, PortError, Scheduler,
     StorePort,
@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Jitter;
 use crate::context::{Clock, Lobby, PlanBasis, Ports};
 use crate::execute;
-use crate::observe::{self, Observed};
+use crate::observe::{self, Observed, Observing};
 use crate::relay::{DeliveryReport, Relay};
 use crate::report::{ActionFailure, ObserveStep, PassError, PassReport};
 use crate::{Finding, Plan, plan, telemetry};
@@ -27,9 +27,13 @@ use crate::{Finding, Plan, plan, telemetry};
 pub(crate) struct Inner {
     pub ports: Ports,
     pub config: Config,
-    /// Held for the whole of a pass: never two passes at once, whoever asks.
-    pub pass_lock: Mutex<()>,
-    /// Wakes the loop early; permits fold, so triggers during a pass make one follow-up pass.
+    /// Held for the whole of a full pass: never two full passes at once, whoever asks.
+    pub full_lock: Mutex<()>,
+    /// Held for the whole of a quick pass: never two quick passes at once. A quick pass and a
+    /// full one may run side by side: compare-and-set keeps them from undoing each other.
+    pub quick_lock: Mutex<()>,
+    /// Wakes the loop's quick passes; permits fold, so triggers during a quick pass make one
+    /// follow-up quick pass.
     pub wake: Arc<Notify>,
     /// Cancelled by `shutdown()`.
     pub stop: CancellationToken,
@@ -281,7 +285,8 @@ impl ReconcilerBuilder {
             inner: Arc::new(Inner {
                 ports,
                 config,
-                pass_lock: Mutex::new(()),
+                full_lock: Mutex::new(()),
+                quick_lock: Mutex::new(()),
                 wake: Arc::new(Notify::new()),
                 stop: CancellationToken::new(),
                 running: watch::Sender::new(false),
@@ -301,14 +306,34 @@ impl Reconciler {
         &self.inner.config
     }
 
-    /// Runs one whole pass now — observe, plan, apply — as the loop does (the seed's `Tick`),
-    /// waiting for a pass in flight to finish first.
+    /// Runs one whole full pass now — observe (probes included), plan, apply — as the loop
+    /// does (the seed's `Tick`), waiting for a full pass in flight to finish first.
     ///
     /// With a leader lock, the pass first tries to take it; a replica that is not the leader
     /// skips the pass (`Ok` with [`PassReport::skipped_not_leader`]). A panic inside a port is
     /// caught and returned as [`PassError::Panicked`].
     pub async fn tick(&self) -> Result<PassReport, PassError> {
-        self.guarded(self.pass(None)).await
+        self.guarded(PassKind::Full, self.pass(Observing::full(), None))
+            .await
+    }
+
+    /// Runs one quick pass now — list, load projections, plan without R9, apply; no probe —
+    /// waiting only for a quick pass in flight (never for a full pass's probing). What the loop
+    /// runs on every trigger and Docker event, so that a vanished or new container is acted on
+    /// within moments whatever the size of the fleet.
+    pub async fn tick_quick(&self) -> Result<PassReport, PassError> {
+        self.guarded(PassKind::Quick, self.pass(Observing::quick(), None))
+            .await
+    }
+
+    /// A periodic full pass of the loop, its probes spread over `probe_spread` of the interval.
+    pub(crate) async fn tick_spread(&self) -> Result<PassReport, PassError> {
+        let config = &self.inner.config;
+        let how = Observing {
+            spread: config.reconcile_interval.mul_f64(config.probe_spread),
+            ..Observing::full()
+        };
+        self.guarded(PassKind::Full, self.pass(how, None)).await
     }
 
     /// Applies a plan made from `scenario` (by [`Reconciler::tick_dry_run`], say), exactly as a
@@ -329,7 +354,12 @@ impl Reconciler {
             plan,
             report,
         };
-        self.guarded(self.pass(Some(given))).await
+        let how = match scenario.pass {
+            PassKind::Full => Observing::full(),
+            PassKind::Quick => Observing::quick(),
+        };
+        self.guarded(scenario.pass, self.pass(how, Some(given)))
+            .await
     }
 
     /// Observes and plans without writing anything (and without the leader lock). A failed
@@ -379,7 +409,8 @@ impl Reconciler {
             plan: &planned.plan,
             report: planned.report.clone(),
         };
-        self.guarded(self.pass(Some(given))).await
+        self.guarded(PassKind::Full, self.pass(Observing::full(), Some(given)))
+            .await
     }
 
     /// Delivers the lobby events that are due now, until none is: what the relay does beside
@@ -415,15 +446,19 @@ impl Reconciler {
         ))
     }
 
-    /// The observe step for the read-only entry points, panics caught.
+    /// The observe step for the read-only entry points (a full pass's), panics caught.
     async fn observe_only(&self) -> Result<Observed, PassError> {
-        let observed = AssertUnwindSafe(observe::observe(&self.inner.ports, &self.inner.config))
-            .catch_unwind()
-            .await
-            .map_err(|panic| PassError::Panicked {
-                message: panic_message(panic.as_ref()),
-                report: Box::default(),
-            })?;
+        let observed = AssertUnwindSafe(observe::observe(
+            &self.inner.ports,
+            &self.inner.config,
+            Observing::full(),
+        ))
+        .catch_unwind()
+        .await
+        .map_err(|panic| PassError::Panicked {
+            message: panic_message(panic.as_ref()),
+            report: Box::default(),
+        })?;
         observed.map_err(|(step, source)| PassError::Observe {
             step,
             source,
@@ -431,12 +466,17 @@ impl Reconciler {
         })
     }
 
-    /// Serialises passes, catches panics, logs and records metrics.
+    /// Serialises passes of one kind, catches panics, logs and records metrics.
     async fn guarded(
         &self,
+        kind: PassKind,
         pass: impl Future<Output = Result<PassReport, PassError>>,
     ) -> Result<PassReport, PassError> {
-        let _one_at_a_time = self.inner.pass_lock.lock().await;
+        let lock = match kind {
+            PassKind::Full => &self.inner.full_lock,
+            PassKind::Quick => &self.inner.quick_lock,
+        };
+        let _one_at_a_time = lock.lock().await;
         let started = Instant::now();
         let result = AssertUnwindSafe(pass)
             .catch_unwind()
@@ -444,19 +484,26 @@ impl Reconciler {
             .unwrap_or_else(|panic| {
                 Err(PassError::Panicked {
                     message: panic_message(panic.as_ref()),
-                    report: Box::default(),
+                    report: Box::new(PassReport {
+                        pass: kind,
+                        ..PassReport::default()
+                    }),
                 })
             });
         let seconds = started.elapsed().as_secs_f64();
+        let name = match kind {
+            PassKind::Full => "reconcile pass",
+            PassKind::Quick => "reconcile quick pass",
+        };
         let now_unix = (self.inner.ports.clock)().unix_micros() as f64 / 1e6;
         match &result {
             Ok(report) if report.skipped_not_leader => {
-                debug!("reconcile pass skipped: another replica holds the leader lock");
+                debug!("{name} skipped: another replica holds the leader lock");
                 telemetry::pass(telemetry::RESULT_NOT_LEADER, report, seconds, now_unix);
             }
             Ok(report) => {
                 info!(
-                    "reconcile pass done in {seconds:.3}s: {} applied, {} conflicts, {} \
+                    "{name} done in {seconds:.3}s: {} applied, {} conflicts, {} \
                      removals skipped, {} findings",
                     report.applied_total(),
                     report.conflicts,
@@ -466,7 +513,7 @@ impl Reconciler {
                 telemetry::pass(telemetry::RESULT_OK, report, seconds, now_unix);
             }
             Err(error) => {
-                warn!("reconcile pass failed: {error}");
+                warn!("{name} failed: {error}");
                 telemetry::pass(telemetry::RESULT_ERROR, error.report(), seconds, now_unix);
             }
         }
@@ -474,12 +521,17 @@ impl Reconciler {
     }
 
     /// One pass: the leader check, then either observe + plan + apply, or apply a given plan.
-    async fn pass(&self, given: Option<Given<'_>>) -> Result<PassReport, PassError> {
+    async fn pass(
+        &self,
+        how: Observing,
+        given: Option<Given<'_>>,
+    ) -> Result<PassReport, PassError> {
         let inner = &*self.inner;
         let mut report = given
             .as_ref()
             .map(|given| given.report.clone())
             .unwrap_or_default();
+        report.pass = how.pass;
         if let Some(leader) = &inner.ports.leader {
             match leader.try_acquire().await {
                 Ok(true) => {}
@@ -506,7 +558,7 @@ impl Reconciler {
         }
 
         let started = Instant::now();
-        let observed = observe::observe(&inner.ports, &inner.config).await;
+        let observed = observe::observe(&inner.ports, &inner.config, how).await;
         report.durations.observe = started.elapsed();
         let observed = match observed {
             Ok(observed) => observed,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use galaxy_runtime_model::{GameId, Timestamp};
+use galaxy_runtime_model::{GameId, PassKind, Timestamp};
 use galaxy_runtime_ports::PortError;
 use serde::{Serialize, Serializer};
 
@@ -13,6 +13,8 @@ use crate::{Action, Finding, Plan};
 /// What one pass saw and did. Every count map holds every kind, zeros included.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PassReport {
+    /// Which kind of pass it was.
+    pub pass: PassKind,
     /// The time of the pass (its observation's `now`); `None` when it did not get that far.
     pub now: Option<Timestamp>,
     /// Whether the pass was skipped because another replica holds the leader lock.
@@ -70,6 +72,7 @@ fn zeros(kinds: &[&str]) -> BTreeMap<String, u64> {
 impl Default for PassReport {
     fn default() -> Self {
         Self {
+            pass: PassKind::Full,
             now: None,
             skipped_not_leader: false,
             containers: 0,

@@ -1,11 +1,13 @@
-//! The reconcile loop: a start-up pass, then one every `reconcile_interval`, plus passes woken
-//! early by [`Reconciler::trigger`].
+//! The reconcile loop: full passes at start-up and every `reconcile_interval`, quick passes on
+//! [`Reconciler::trigger`], and the lobby's relay beside them.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
+use galaxy_runtime_model::duration;
 use galaxy_runtime_ports::{Component, PortError, PortResult};
-use log::{debug, info};
+use log::{debug, info, warn};
 use tokio::sync::Notify;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
@@ -15,15 +17,17 @@ use crate::reconciler::Reconciler;
 use crate::telemetry;
 
 impl Reconciler {
-    /// The passes of the loop, until `cancel` fires or the reconciler is shut down.
-    async fn passes(&self, cancel: &CancellationToken) {
+    /// The full passes of the loop, until `cancel` fires or the reconciler is shut down: one at
+    /// once (probing as fast as it may), then one every `reconcile_interval` (delayed, never
+    /// stacked, when one overruns), each periodic one after up to `reconcile_jitter` and with
+    /// its probes spread over `probe_spread` of the interval; a failed one worth retrying is
+    /// tried again sooner, with jittered exponential backoff up to the interval.
+    async fn full_passes(&self, cancel: &CancellationToken) {
         let inner = &*self.inner;
         let config = &inner.config;
         let mut interval = tokio::time::interval(config.reconcile_interval);
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut jitter = Jitter::seeded();
-        // The error policy: a pass that failed for a reason worth retrying is tried again
-        // sooner than the next interval, with jittered exponential backoff up to the interval.
         let mut backoff = Backoff::new(config.retry_backoff, config.reconcile_interval);
         let mut retry_at: Option<Instant> = None;
         let mut first = true;
@@ -34,7 +38,6 @@ impl Reconciler {
                 () = inner.stop.cancelled() => break,
                 _ = interval.tick() => Wake::Interval,
                 () = sleep_until_or_never(retry_at) => Wake::Retry,
-                () = inner.wake.notified() => Wake::Trigger,
             };
             if wake == Wake::Interval && !first && !config.reconcile_jitter.is_zero() {
                 let delay = jitter.up_to(config.reconcile_jitter);
@@ -45,35 +48,81 @@ impl Reconciler {
                     () = tokio::time::sleep(delay) => {}
                 }
             }
-            first = false;
-            match wake {
-                Wake::Trigger => debug!("reconcile pass triggered"),
-                Wake::Retry => debug!(
+            if wake == Wake::Retry {
+                debug!(
                     "reconcile pass retried after {} failed passes",
                     backoff.failures()
-                ),
-                Wake::Interval => {}
+                );
             }
             // Not raced against cancellation: a pass in flight always finishes. Errors and
-            // panics are logged and counted inside `tick`; the loop goes on.
-            retry_at = match self.tick().await {
+            // panics are logged and counted inside the pass; the loop goes on.
+            let started = Instant::now();
+            let result = if first {
+                self.tick().await
+            } else {
+                self.tick_spread().await
+            };
+            first = false;
+            let took = started.elapsed();
+            if took > config.reconcile_interval {
+                warn!(
+                    "the full pass took {}, longer than reconcile_interval {}: the next one \
+                     starts late (probing {} engines; see probe_concurrency, probe_timeout and \
+                     probe_spread)",
+                    duration::format(took),
+                    duration::format(config.reconcile_interval),
+                    result
+                        .as_ref()
+                        .map_or_else(|e| e.report().probes, |r| r.probes)
+                );
+                telemetry::overrun();
+            }
+            retry_at = match result {
                 Ok(_) => {
                     backoff.reset();
                     None
                 }
                 Err(error) if error.is_retryable() => {
                     let delay = backoff.next_delay();
-                    info!(
-                        "retrying the failed pass in {}",
-                        galaxy_runtime_model::duration::format(delay)
-                    );
+                    info!("retrying the failed pass in {}", duration::format(delay));
                     Some(Instant::now() + delay)
                 }
                 Err(_) => None,
             };
-            if wake != Wake::Interval {
-                interval.reset();
+        }
+    }
+
+    /// The quick passes of the loop: one for every trigger (a Docker event, a caller's
+    /// `trigger()`), never waiting for a full pass's probing. Triggers that arrive during a
+    /// quick pass fold into one follow-up quick pass; quick passes start at least
+    /// `quick_pass_min_gap` apart, so that an event storm cannot flood the store.
+    async fn quick_passes(&self, cancel: &CancellationToken) {
+        let inner = &*self.inner;
+        let min_gap = inner.config.quick_pass_min_gap;
+        let mut last: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                () = inner.stop.cancelled() => break,
+                () = inner.wake.notified() => {}
             }
+            if let Some(last) = last {
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => break,
+                    () = inner.stop.cancelled() => break,
+                    () = tokio::time::sleep_until(last + min_gap) => {}
+                }
+            }
+            // Triggers that came while waiting are served by this very pass: a permit they
+            // left is taken now, so that only triggers during the pass make a follow-up.
+            let _ = inner.wake.notified().now_or_never();
+            debug!("reconcile quick pass triggered");
+            last = Some(Instant::now());
+            // Errors are logged and counted inside the pass; the next full pass (or trigger)
+            // decides again.
+            let _ = self.tick_quick().await;
         }
     }
 }
@@ -86,17 +135,18 @@ async fn sleep_until_or_never(at: Option<Instant>) {
     }
 }
 
-/// Wakes a reconciler's loop early, from anywhere (a Docker event watcher, an admin endpoint).
+/// Asks a reconciler's loop for a quick pass, from anywhere (a Docker event watcher, an admin
+/// endpoint).
 ///
 /// Cheap to clone; holds nothing but the wake-up signal, so it never keeps the reconciler's
-/// ports alive. Triggers that arrive while a pass runs fold into one follow-up pass.
+/// ports alive. Triggers that arrive while a quick pass runs fold into one follow-up pass.
 #[derive(Debug, Clone)]
 pub struct TriggerHandle {
     wake: Arc<Notify>,
 }
 
 impl TriggerHandle {
-    /// Asks for a pass as soon as the one in flight (if any) is done.
+    /// Asks for a quick pass as soon as the quick pass in flight (if any) is done.
     pub fn trigger(&self) {
         self.wake.notify_one();
     }
@@ -108,8 +158,9 @@ impl TriggerHandle {
 }
 
 impl Reconciler {
-    /// Asks the loop for a pass as soon as the one in flight (if any) is done. Cheap; never
-    /// blocks. Several triggers during one pass give one follow-up pass.
+    /// Asks the loop for a quick pass as soon as the quick pass in flight (if any) is done,
+    /// whatever a full pass is doing. Cheap; never blocks. Several triggers during one quick
+    /// pass give one follow-up quick pass.
     pub fn trigger(&self) {
         self.inner.wake.notify_one();
     }
@@ -139,19 +190,22 @@ impl Drop for RunningFlag<'_> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Wake {
     Interval,
-    Trigger,
     Retry,
 }
 
 #[async_trait]
 impl Component for Reconciler {
-    /// Runs the loop: a start-up pass at once, then one every `reconcile_interval` (delayed,
-    /// not bunched, when a pass overruns), each periodic one after a random delay of up to
-    /// `reconcile_jitter`. A trigger wakes it early and restarts the interval. A pass error is
-    /// logged and the loop goes on; when it is worth retrying ([`PassError::is_retryable`](crate::PassError::is_retryable))
-    /// the pass is tried again after `retry_backoff`, doubling up to the interval, until one
-    /// succeeds. When `cancel` fires (or [`Component::shutdown`] is
-    /// called), the pass in flight finishes and the loop returns.
+    /// Runs the loop: a full pass at once, then one every `reconcile_interval` (delayed, never
+    /// stacked, when one overruns), each periodic one after a random delay of up to
+    /// `reconcile_jitter` and with its probes spread over `probe_spread` of the interval; and a
+    /// quick pass on every trigger (Docker events), which never waits for a full pass's
+    /// probing — both kinds may be in flight at once, and compare-and-set keeps them from
+    /// undoing each other. The lobby's relay runs beside them. A pass error is logged and the
+    /// loop goes on; when it is worth retrying
+    /// ([`PassError::is_retryable`](crate::PassError::is_retryable)) the full pass is tried
+    /// again after `retry_backoff`, doubling up to the interval, until one succeeds. When
+    /// `cancel` fires (or [`Component::shutdown`] is called), the passes in flight finish and
+    /// the loop returns.
     ///
     /// Errors: [`PortError::Conflict`] when the loop already runs.
     async fn run(&self, cancel: CancellationToken) -> PortResult<()> {
@@ -176,7 +230,7 @@ impl Component for Reconciler {
             }
         };
         let passes = async {
-            self.passes(&cancel).await;
+            tokio::join!(self.full_passes(&cancel), self.quick_passes(&cancel));
             relay_stop.cancel();
         };
         tokio::join!(passes, relay);

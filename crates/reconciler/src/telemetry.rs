@@ -6,8 +6,9 @@
 //!
 //! | name | type | labels |
 //! | --- | --- | --- |
-//! | `galaxy_runtime_pass_duration_seconds` | histogram | |
-//! | `galaxy_runtime_passes_total` | counter | `result`: `ok`, `error`, `not_leader` |
+//! | `galaxy_runtime_pass_duration_seconds` | histogram | `pass`: `full`, `quick` |
+//! | `galaxy_runtime_passes_total` | counter | `pass`; `result`: `ok`, `error`, `not_leader` |
+//! | `galaxy_runtime_pass_overruns_total` | counter | (full passes longer than the interval) |
 //! | `galaxy_runtime_applied_actions_total` | counter | `kind`: each action kind (applied actions) |
 //! | `galaxy_runtime_findings_total` | counter | `kind`: each finding kind |
 //! | `galaxy_runtime_conflicts_total` | counter | |
@@ -29,8 +30,13 @@ use crate::{Action, Finding};
 
 /// Duration of whole passes (histogram, seconds).
 pub const PASS_DURATION: &str = "galaxy_runtime_pass_duration_seconds";
-/// Passes by `result` (counter).
+/// Passes by `pass` and `result` (counter).
 pub const PASSES: &str = "galaxy_runtime_passes_total";
+/// Full passes of the loop that took longer than `reconcile_interval` (counter): the next one
+/// starts late rather than stacking.
+pub const PASS_OVERRUNS: &str = "galaxy_runtime_pass_overruns_total";
+/// The values of the `pass` label of [`PASSES`] and [`PASS_DURATION`].
+pub const PASS_KINDS: [&str; 2] = ["full", "quick"];
 /// Applied actions by `kind` (counter).
 pub const APPLIED_ACTIONS: &str = "galaxy_runtime_applied_actions_total";
 /// Findings by `kind` (counter).
@@ -73,7 +79,11 @@ pub(crate) fn register() {
         Unit::Seconds,
         "Duration of reconcile passes."
     );
-    describe_counter!(PASSES, "Reconcile passes by result.");
+    describe_counter!(PASSES, "Reconcile passes by kind and result.");
+    describe_counter!(
+        PASS_OVERRUNS,
+        "Full passes of the loop that took longer than the reconcile interval."
+    );
     describe_counter!(APPLIED_ACTIONS, "Actions applied, by kind.");
     describe_counter!(FINDINGS, "Findings of reconcile passes, by kind.");
     describe_counter!(
@@ -106,11 +116,14 @@ pub(crate) fn register() {
         "Unix time of the last reconcile pass without error."
     );
 
-    let _ = histogram!(PASS_DURATION);
     let _ = histogram!(PROBE_DURATION);
-    for result in PASS_RESULTS {
-        counter!(PASSES, "result" => result).increment(0);
+    for pass in PASS_KINDS {
+        let _ = histogram!(PASS_DURATION, "pass" => pass);
+        for result in PASS_RESULTS {
+            counter!(PASSES, "pass" => pass, "result" => result).increment(0);
+        }
     }
+    counter!(PASS_OVERRUNS).increment(0);
     for kind in Action::KINDS {
         counter!(APPLIED_ACTIONS, "kind" => kind).increment(0);
         counter!(FAILURES, "kind" => kind).increment(0);
@@ -136,8 +149,9 @@ pub(crate) fn probe(seconds: f64) {
 
 /// Records the outcome of one pass.
 pub(crate) fn pass(result: &'static str, report: &PassReport, seconds: f64, now_unix: f64) {
-    histogram!(PASS_DURATION).record(seconds);
-    counter!(PASSES, "result" => result).increment(1);
+    let kind = report.pass.as_str();
+    histogram!(PASS_DURATION, "pass" => kind).record(seconds);
+    counter!(PASSES, "pass" => kind, "result" => result).increment(1);
     for (kind, n) in &report.applied {
         if *n > 0 {
             counter!(APPLIED_ACTIONS, "kind" => kind.clone()).increment(*n);
@@ -167,6 +181,11 @@ pub(crate) fn delivery(result: &'static str, attempt: u32) {
 pub(crate) fn outbox(pending: u64, oldest_age_seconds: f64) {
     gauge!(OUTBOX_PENDING).set(pending as f64);
     gauge!(OUTBOX_OLDEST_AGE).set(oldest_age_seconds);
+}
+
+/// Records a full pass of the loop that overran the interval.
+pub(crate) fn overrun() {
+    counter!(PASS_OVERRUNS).increment(1);
 }
 
 /// Records one failed action.

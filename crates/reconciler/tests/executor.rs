@@ -1251,6 +1251,7 @@ async fn metrics_are_registered_at_zero_and_count_the_pass() {
     for name in [
         telemetry::PASS_DURATION,
         telemetry::PASSES,
+        telemetry::PASS_OVERRUNS,
         telemetry::APPLIED_ACTIONS,
         telemetry::FINDINGS,
         telemetry::CONFLICTS,
@@ -1264,12 +1265,22 @@ async fn metrics_are_registered_at_zero_and_count_the_pass() {
     ] {
         assert!(recorder.described(name), "{name} not described");
     }
-    for result in telemetry::PASS_RESULTS {
+    for pass in telemetry::PASS_KINDS {
+        for result in telemetry::PASS_RESULTS {
+            assert_eq!(
+                recorder.counter(&format!(
+                    "{}{{pass={pass},result={result}}}",
+                    telemetry::PASSES
+                )),
+                Some(0)
+            );
+        }
         assert_eq!(
-            recorder.counter(&format!("{}{{result={result}}}", telemetry::PASSES)),
-            Some(0)
+            recorder.histogram(&format!("{}{{pass={pass}}}", telemetry::PASS_DURATION)),
+            Some(vec![])
         );
     }
+    assert_eq!(recorder.counter(telemetry::PASS_OVERRUNS), Some(0));
     for kind in Action::KINDS {
         assert_eq!(
             recorder.counter(&format!("{}{{kind={kind}}}", telemetry::APPLIED_ACTIONS)),
@@ -1292,11 +1303,10 @@ async fn metrics_are_registered_at_zero_and_count_the_pass() {
     }
     assert_eq!(recorder.gauge(telemetry::OUTBOX_PENDING), Some(0.0));
     assert_eq!(recorder.gauge(telemetry::LAST_SUCCESS), Some(0.0));
-    assert_eq!(recorder.histogram(telemetry::PASS_DURATION), Some(vec![]));
 
     reconciler.tick().await.expect("pass ok");
     assert_eq!(
-        recorder.counter(&format!("{}{{result=ok}}", telemetry::PASSES)),
+        recorder.counter(&format!("{}{{pass=full,result=ok}}", telemetry::PASSES)),
         Some(1)
     );
     assert_eq!(
@@ -1311,7 +1321,10 @@ async fn metrics_are_registered_at_zero_and_count_the_pass() {
         Some(1)
     );
     assert_eq!(
-        recorder.histogram(telemetry::PASS_DURATION).unwrap().len(),
+        recorder
+            .histogram(&format!("{}{{pass=full}}", telemetry::PASS_DURATION))
+            .unwrap()
+            .len(),
         1
     );
     assert_eq!(
@@ -1334,7 +1347,7 @@ async fn metrics_count_errors_and_failures() {
         .returning(|_| Err(PortError::invalid("bad row")));
     m.build(config()).tick().await.expect_err("failed");
     assert_eq!(
-        recorder.counter(&format!("{}{{result=error}}", telemetry::PASSES)),
+        recorder.counter(&format!("{}{{pass=full,result=error}}", telemetry::PASSES)),
         Some(1)
     );
     assert_eq!(

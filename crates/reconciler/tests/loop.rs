@@ -26,6 +26,8 @@ struct CountingDocker {
     inner: MemoryDocker,
     listings: AtomicUsize,
     panic_on: Vec<usize>,
+    /// How long a listing takes, in milliseconds (tokio time).
+    list_latency_ms: AtomicUsize,
 }
 
 #[async_trait]
@@ -36,6 +38,10 @@ impl DockerPort for CountingDocker {
             !self.panic_on.contains(&n),
             "docker client bug on listing {n}"
         );
+        let latency = self.list_latency_ms.load(Ordering::SeqCst);
+        if latency > 0 {
+            sleep(Duration::from_millis(latency as u64)).await;
+        }
         self.inner.list_managed(filter).await
     }
     async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary> {
@@ -63,6 +69,7 @@ impl Fleet {
             inner: MemoryDocker::new(),
             listings: AtomicUsize::new(0),
             panic_on,
+            list_latency_ms: AtomicUsize::new(0),
         });
         docker.inner.add(MemoryDocker::game_container(
             &config,
@@ -138,8 +145,11 @@ async fn start_up_pass_at_once_then_one_per_interval() {
     assert_eq!(fleet.passes(), 4, "no pass after cancellation");
 }
 
+/// A trigger makes a quick pass at once, which never waits for the full pass's probing (the
+/// start-up pass probes an engine that takes 5 s) and does not move the interval: the next full
+/// pass comes 30 s after the first began.
 #[tokio::test(start_paused = true)]
-async fn triggers_during_a_pass_fold_into_one_follow_up_pass() {
+async fn a_trigger_makes_a_quick_pass_that_never_waits_for_a_full_pass() {
     let pass = Duration::from_secs(5);
     let fleet = Fleet::new(pass, Duration::ZERO, vec![]);
     let start = Instant::now();
@@ -147,30 +157,81 @@ async fn triggers_during_a_pass_fold_into_one_follow_up_pass() {
     let run = fleet.spawn(&cancel);
 
     until(start, Duration::from_secs(1)).await;
-    assert_eq!(fleet.passes(), 1);
+    assert_eq!(fleet.passes(), 1, "the full start-up pass probes until 5s");
     let handle = fleet.reconciler.trigger_handle();
     let as_fn = handle.clone().into_fn();
     fleet.reconciler.trigger();
     handle.trigger();
     as_fn();
-
-    // The start-up pass ends at 5s; one follow-up pass runs from 5s to 10s.
-    until(start, Duration::from_secs(6)).await;
+    until(start, Duration::from_secs(1) + Duration::from_millis(1)).await;
+    assert_eq!(
+        fleet.passes(),
+        2,
+        "one quick pass at once, beside the full pass in flight; the triggers folded"
+    );
+    until(start, INTERVAL - Duration::from_millis(1)).await;
     assert_eq!(fleet.passes(), 2);
-    // A triggered pass restarts the interval: the next periodic pass is 30s after it ends.
-    until(
-        start,
-        Duration::from_secs(10) + INTERVAL - Duration::from_millis(1),
-    )
-    .await;
-    assert_eq!(fleet.passes(), 2, "the triggers folded into one pass");
-    until(
-        start,
-        Duration::from_secs(10) + INTERVAL + Duration::from_millis(1),
-    )
-    .await;
-    assert_eq!(fleet.passes(), 3);
+    assert_eq!(
+        fleet.snapshots_published(),
+        1,
+        "the quick pass probed nothing"
+    );
+    until(start, INTERVAL + Duration::from_millis(1)).await;
+    assert_eq!(fleet.passes(), 3, "the full passes keep their interval");
 
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+/// Triggers that arrive during a quick pass fold into one follow-up quick pass.
+#[tokio::test(start_paused = true)]
+async fn triggers_during_a_quick_pass_fold_into_one_follow_up() {
+    let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![]);
+    fleet.docker.list_latency_ms.store(2_000, Ordering::SeqCst);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+    // The full start-up pass lists from 0 to 2 s; a quick pass from 0.5 s to 2.5 s.
+    until(start, Duration::from_millis(500)).await;
+    fleet.reconciler.trigger();
+    for at in [1_000, 1_500, 2_000] {
+        until(start, Duration::from_millis(at)).await;
+        fleet.reconciler.trigger();
+    }
+    until(start, Duration::from_millis(2_400)).await;
+    assert_eq!(fleet.passes(), 2, "the full pass and the first quick pass");
+    // One follow-up quick pass, from 2.5 s to 4.5 s, and nothing after it.
+    until(start, Duration::from_millis(2_600)).await;
+    assert_eq!(fleet.passes(), 3);
+    until(start, Duration::from_secs(20)).await;
+    assert_eq!(
+        fleet.passes(),
+        3,
+        "the triggers folded into one follow-up pass"
+    );
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+}
+
+/// An event storm (a trigger every 10 ms for 2 s) makes quick passes at least
+/// `quick_pass_min_gap` (200 ms) apart, not one per event.
+#[tokio::test(start_paused = true)]
+async fn an_event_storm_is_bounded_by_the_minimum_gap() {
+    let fleet = Fleet::new(Duration::ZERO, Duration::ZERO, vec![]);
+    let start = Instant::now();
+    let cancel = CancellationToken::new();
+    let run = fleet.spawn(&cancel);
+    until(start, Duration::from_millis(1)).await;
+    for i in 1..=200 {
+        until(start, Duration::from_millis(10 * i)).await;
+        fleet.reconciler.trigger();
+    }
+    until(start, Duration::from_millis(2_500)).await;
+    let quick = fleet.passes() - 1;
+    assert!(
+        (9..=11).contains(&quick),
+        "{quick} quick passes for 200 events over 2 s"
+    );
     cancel.cancel();
     run.await.unwrap().unwrap();
 }

@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use galaxy_runtime_model::{
-    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, ProbeOutcome,
-    RuntimeRecord, RuntimeStatus, Scenario, Timestamp,
+    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, PassKind,
+    ProbeOutcome, RuntimeRecord, RuntimeStatus, Scenario, Timestamp,
 };
 use galaxy_runtime_reconciler::{Action, Finding, plan};
 use proptest::prelude::*;
@@ -87,6 +87,7 @@ prop_compose! {
         records in prop::collection::vec(record(), 0..12),
         games in prop::collection::btree_set(0u8..10, 0..10),
         probes in prop::collection::btree_map(0u8..10, probe(), 0..10),
+        quick in any::<bool>(),
     ) -> Observation {
         // Docker never lists two containers with one id; a store never holds two records of a game.
         let mut ids = HashSet::new();
@@ -94,6 +95,7 @@ prop_compose! {
         let mut games_seen = HashSet::new();
         let records = records.into_iter().filter(|r| games_seen.insert(r.game_id)).collect();
         Observation {
+            pass: if quick { PassKind::Quick } else { PassKind::Full },
             now: "2026-11-27T12:00:00Z".parse().unwrap(),
             containers,
             records,
@@ -137,6 +139,25 @@ proptest! {
             .into_parts();
         let again = serde_json::to_string(&plan(&replayed, &replayed_config)).unwrap();
         prop_assert_eq!(direct, again);
+    }
+
+    /// A quick pass applies no R9 at all — no probe counter, no snapshot, no status change from
+    /// engine health — and every other rule exactly as a full pass does: its plan is the full
+    /// pass's plan without R9's actions.
+    #[test]
+    fn a_quick_pass_is_the_full_pass_without_r9(obs in observation(), config in config()) {
+        let full = plan(&Observation { pass: PassKind::Full, ..obs.clone() }, &config);
+        let quick = plan(&Observation { pass: PassKind::Quick, ..obs }, &config);
+        let r9 = |a: &Action| match a {
+            Action::SetProbeFailures { .. } | Action::PublishSnapshot { .. } => true,
+            Action::SetStatus { to, .. } => *to != RuntimeStatus::Removed,
+            _ => false,
+        };
+        prop_assert!(quick.actions.iter().all(|a| !r9(a)), "{:?}", quick.actions);
+        let without: Vec<&Action> = full.actions.iter().filter(|a| !r9(a)).collect();
+        let quick_actions: Vec<&Action> = quick.actions.iter().collect();
+        prop_assert_eq!(quick_actions, without);
+        prop_assert_eq!(quick.findings, full.findings);
     }
 
     #[test]

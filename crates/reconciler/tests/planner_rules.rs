@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use galaxy_runtime_model::{
-    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, ProbeOutcome,
-    RuntimeRecord, RuntimeStatus, Timestamp,
+    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, PassKind,
+    ProbeOutcome, RuntimeRecord, RuntimeStatus, Timestamp,
 };
 use galaxy_runtime_reconciler::{Action, Finding, Plan, plan};
 use serde_json::json;
@@ -60,6 +60,7 @@ fn record(game: u8, status: RuntimeStatus, container_id: &str) -> RuntimeRecord 
 
 fn observe(containers: Vec<ContainerSummary>, records: Vec<RuntimeRecord>) -> Observation {
     Observation {
+        pass: PassKind::Full,
         now: at(NOW),
         containers,
         records,
@@ -981,4 +982,46 @@ fn r13_plan_json_has_the_contract_shape() {
         ])
     );
     assert_eq!(json["findings"], json!([]));
+}
+
+// ---------------------------------------------------------------- quick passes
+
+/// A quick pass applies every rule but R9: a vanished container is removed (R6), a moved one
+/// rebound (R7), an unrecorded one adopted (R10); an engine that fails, answers or was never
+/// probed changes nothing — no counter, no snapshot, no status.
+#[test]
+fn a_quick_pass_acts_on_containers_and_never_on_engine_health() {
+    let mut moved = game_container("c2-new", 2);
+    moved.state = ContainerState::Exited;
+    let mut obs = observe(
+        vec![moved, game_container("c3", 3), game_container("c4", 4)],
+        vec![
+            record(1, Running, "c1"),
+            record(2, Running, "c2"),
+            record(3, EngineUnreachable, "c3"),
+            RuntimeRecord {
+                probe_failures: 2,
+                ..record(4, Running, "c4")
+            },
+        ],
+    );
+    obs.games = vec![GameProjection {
+        game_id: gid(5),
+        turn_schedule: String::new(),
+    }];
+    obs.pass = PassKind::Quick;
+    let p = plan(&obs, &Config::default());
+    assert_eq!(
+        p.actions,
+        vec![
+            removed(1, Running),
+            Action::Rebind {
+                game_id: gid(2),
+                container_id: "c2-new".into(),
+                image_ref: "galaxy/engine:1.4".into(),
+                engine_version: "1.4.0".into(),
+            },
+        ]
+    );
+    assert!(p.findings.is_empty(), "{:?}", p.findings);
 }
