@@ -314,12 +314,27 @@ impl Executor<'_, '_> {
             current_engine_version: record.current_engine_version.clone(),
             engine_endpoint: record.engine_endpoint.clone(),
         };
-        match self
+        let wanted = record.clone();
+        let answer = self
             .ports
             .store
             .upsert_adopted(AdoptInsert { record }, update)
-            .await
-        {
+            .await;
+        let answer = match answer {
+            // The answer may have been lost after the adoption committed (a timeout, a
+            // connection gone): then no later pass adopts again, and a running game would never
+            // reach the scheduler. Reading the row tells whether this adoption is what is
+            // stored now.
+            Err(e) if e.is_retryable() => match self.ports.store.get_record(game_id).await {
+                Ok(Some(row)) if is_our_adoption(&row, &wanted) => {
+                    debug!("adopt of game {game_id}: the answer was lost, the adoption committed");
+                    Ok(row)
+                }
+                _ => Err(e),
+            },
+            other => other,
+        };
+        match answer {
             Ok(record) => {
                 let record = self.stored(KIND, record);
                 info!(
@@ -482,6 +497,12 @@ impl Executor<'_, '_> {
 /// like the recorded id answers too, and it is not the recorded container.
 fn is_same_container(answer: &ContainerSummary, recorded: &str) -> bool {
     answer.id == recorded || answer.id.starts_with(recorded)
+}
+
+/// Whether `row` holds what an adoption of `wanted` writes: its status on its container (a
+/// container id names one container for ever, so whoever wrote it, the game runs there).
+fn is_our_adoption(row: &RuntimeRecord, wanted: &RuntimeRecord) -> bool {
+    row.status == wanted.status && row.current_container_id == wanted.current_container_id
 }
 
 fn no_record(game_id: GameId) -> PortError {

@@ -556,6 +556,61 @@ async fn adoption_upserts_caches_and_starts_the_game() {
     assert_eq!(report.applied["adopt"], 1);
 }
 
+/// The store committed the adoption but its answer was lost (a timeout): no later pass adopts
+/// again, so the pass reads the row, finds its adoption there, and hands the running game to
+/// the scheduler all the same.
+#[tokio::test]
+async fn an_adoption_whose_answer_was_lost_still_starts_the_game() {
+    let game = gid(3);
+    let mut m = Mocks::new()
+        .listing(vec![container("c3", game, ContainerState::Running)], vec![])
+        .any_cache();
+    m.store.expect_load_game_projections().returning(move |_| {
+        Ok(vec![GameProjection {
+            game_id: game,
+            turn_schedule: String::new(),
+        }])
+    });
+    m.store.expect_upsert_adopted().times(1).returning(|_, _| {
+        Err(PortError::timeout(
+            "INSERT runtime_records",
+            std::time::Duration::from_secs(5),
+        ))
+    });
+    m.store
+        .expect_get_record()
+        .times(1)
+        .returning(move |g| Ok(Some(record(g, RuntimeStatus::Running, "c3"))));
+    m.scheduler
+        .expect_start_game()
+        .withf(move |r| r.game_id == game)
+        .times(1)
+        .returning(|_| ());
+    let report = m.build(config()).tick().await.expect("the adoption stands");
+    assert_eq!(report.applied["adopt"], 1);
+}
+
+/// … and when the row does not hold it, the adoption failed, with the store's error.
+#[tokio::test]
+async fn an_adoption_that_did_not_commit_fails_with_the_stores_error() {
+    let game = gid(3);
+    let mut m = Mocks::new().listing(vec![container("c3", game, ContainerState::Running)], vec![]);
+    m.store.expect_load_game_projections().returning(move |_| {
+        Ok(vec![GameProjection {
+            game_id: game,
+            turn_schedule: String::new(),
+        }])
+    });
+    m.store
+        .expect_upsert_adopted()
+        .returning(|_, _| Err(unavailable("postgres")));
+    m.store.expect_get_record().returning(|_| Ok(None));
+    m.scheduler.expect_start_game().never();
+    let err = m.build(config()).tick().await.expect_err("not adopted");
+    assert_eq!(err.failures()[0].action, "adopt");
+    assert!(err.failures()[0].error.is_retryable());
+}
+
 #[tokio::test]
 async fn adoption_of_a_stopped_container_does_not_start_the_game() {
     let game = gid(7);
