@@ -17,6 +17,7 @@ async fn sqlite_store_conforms() {
     store::run_all(&db.store().await).await;
 }
 
+#[cfg(feature = "sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_outbox_conforms() {
     let db = SqliteFile::new();
@@ -32,6 +33,7 @@ async fn postgres_store_conforms() {
     store::run_all(&schema.store().await).await;
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outbox_conforms() {
     let Some(schema) = PgSchema::new() else {
