@@ -103,6 +103,8 @@ impl MemoryDocker {
             state,
             created: Timestamp::now(),
             addresses: BTreeMap::new(),
+            host: String::new(),
+            published_ports: BTreeMap::new(),
         }
     }
 
@@ -136,6 +138,8 @@ impl MemoryDocker {
             state,
             created: Timestamp::now(),
             addresses: BTreeMap::new(),
+            host: String::new(),
+            published_ports: BTreeMap::new(),
         });
         id
     }

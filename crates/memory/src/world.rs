@@ -64,6 +64,7 @@ impl MemoryPorts {
             turn_schedule: turn_schedule.clone(),
             probe_failures: 0,
             status_changed_at: Timestamp::now(),
+            docker_host: String::new(),
         };
         self.docker.add(container);
         self.store.insert_record(record.clone());

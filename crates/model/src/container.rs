@@ -23,11 +23,15 @@ pub enum ContainerState {
     Exited,
     /// Dead.
     Dead,
+    /// The runtime cannot tell (a Swarm task on a node that is down): such a container exists
+    /// for every rule, and R9 counts it as the failure `container unknown`; it is never taken
+    /// for missing.
+    Unknown,
 }
 
 impl ContainerState {
     /// Every state, in declaration order.
-    pub const ALL: [ContainerState; 7] = [
+    pub const ALL: [ContainerState; 8] = [
         Self::Created,
         Self::Running,
         Self::Paused,
@@ -35,6 +39,7 @@ impl ContainerState {
         Self::Removing,
         Self::Exited,
         Self::Dead,
+        Self::Unknown,
     ];
 
     /// Docker's word for the state.
@@ -47,12 +52,17 @@ impl ContainerState {
             Self::Removing => "removing",
             Self::Exited => "exited",
             Self::Dead => "dead",
+            Self::Unknown => "unknown",
         }
     }
 
-    /// Parses Docker's word; `None` for anything else.
+    /// Parses Docker's word; `None` for anything else (`unknown` is not Docker's word but the
+    /// runtime's, so it is not parsed here either).
     pub fn from_docker(word: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == word)
+        Self::ALL
+            .into_iter()
+            .filter(|s| *s != Self::Unknown)
+            .find(|s| s.as_str() == word)
     }
 }
 
@@ -83,6 +93,14 @@ pub struct ContainerSummary {
     /// The container's IP address on each network it is attached to, by network name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub addresses: BTreeMap<String, String>,
+    /// The Docker host it was listed on (CONTRACT §6); `""` without several hosts. Omitted in
+    /// JSON when `""`. Container ids are unique within a host only.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    /// The host ports Docker published the container's TCP ports on, by container port (for
+    /// `published_port` engine addressing).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub published_ports: BTreeMap<u16, u16>,
 }
 
 impl ContainerSummary {
@@ -131,6 +149,8 @@ mod tests {
                 .iter()
                 .map(|(n, a)| (n.to_string(), a.to_string()))
                 .collect(),
+            host: String::new(),
+            published_ports: BTreeMap::new(),
         }
     }
 

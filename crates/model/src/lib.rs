@@ -43,5 +43,5 @@ pub use job::{JobResult, Op};
 pub use record::{
     GameProjection, ProbeOutcome, RuntimeRecord, RuntimeStatus, Snapshot, StatusTransitionError,
 };
-pub use scenario::{Observation, PassKind, Scenario, ScenarioError};
+pub use scenario::{HostObservation, Observation, PassKind, Scenario, ScenarioError};
 pub use time::{ParseTimestampError, Timestamp};

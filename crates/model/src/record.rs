@@ -130,6 +130,10 @@ pub struct RuntimeRecord {
     pub probe_failures: u32,
     /// When `status` last changed.
     pub status_changed_at: Timestamp,
+    /// The Docker host the container runs on (CONTRACT §6); `""` stands for the first host
+    /// of the observation (the only one, without several hosts). Omitted in JSON when `""`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub docker_host: String,
 }
 
 impl RuntimeRecord {
@@ -146,6 +150,7 @@ impl RuntimeRecord {
             turn_schedule: String::new(),
             probe_failures: 0,
             status_changed_at,
+            docker_host: String::new(),
         }
     }
 

@@ -41,6 +41,36 @@ impl fmt::Display for PassKind {
     }
 }
 
+/// One Docker host of an observation (CONTRACT §6): its name and, when it failed to list, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostObservation {
+    /// The host's configured name.
+    pub name: String,
+    /// Why it failed to list; absent when it listed fine. The records of a host that failed
+    /// are unobserved, not missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl HostObservation {
+    /// A host that listed fine.
+    pub fn listed(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            error: None,
+        }
+    }
+
+    /// A host that failed to list, and why.
+    pub fn failed(name: impl Into<String>, error: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            error: Some(error.into()),
+        }
+    }
+}
+
 /// Everything one pass observed: the input of planning.
 ///
 /// `probes` holds the outcome of every engine probe the pass made, by game id.
@@ -48,6 +78,9 @@ impl fmt::Display for PassKind {
 pub struct Observation {
     /// Which kind of pass observed it.
     pub pass: PassKind,
+    /// The Docker hosts and how their listing went (CONTRACT §6); empty for the one host `""`
+    /// that listed fine.
+    pub hosts: Vec<HostObservation>,
     /// The time of the pass.
     pub now: Timestamp,
     /// The managed containers Docker listed.
@@ -69,6 +102,7 @@ impl Observation {
     pub fn empty(now: Timestamp) -> Self {
         Self {
             pass: PassKind::Full,
+            hosts: Vec::new(),
             now,
             containers: Vec::new(),
             records: Vec::new(),
@@ -87,6 +121,9 @@ pub struct Scenario {
     /// Which kind of pass it is: `"full"` (the default, also when absent) or `"quick"`.
     #[serde(default, skip_serializing_if = "PassKind::is_full")]
     pub pass: PassKind,
+    /// The Docker hosts (CONTRACT §6); absent for the one host `""` that listed fine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostObservation>,
     /// The time of the pass.
     pub now: Timestamp,
     /// The configuration (any subset of fields in input; every field in output).
@@ -135,6 +172,7 @@ impl Scenario {
     pub fn new(observation: Observation, config: Config) -> Self {
         let Observation {
             pass,
+            hosts,
             now,
             containers,
             records,
@@ -144,6 +182,7 @@ impl Scenario {
         } = observation;
         Self {
             pass,
+            hosts,
             now,
             config,
             containers,
@@ -158,6 +197,7 @@ impl Scenario {
     pub fn into_parts(self) -> (Observation, Config) {
         let Self {
             pass,
+            hosts,
             now,
             config,
             containers,
@@ -169,6 +209,7 @@ impl Scenario {
         (
             Observation {
                 pass,
+                hosts,
                 now,
                 containers,
                 records,
@@ -216,21 +257,49 @@ impl Scenario {
         if let Some(dup) = first_duplicate(self.games.iter().map(|g| g.game_id)) {
             return Err(duplicate("games", dup));
         }
-        let mut container_ids = HashSet::new();
-        if let Some((index, c)) = self
-            .containers
+        let mut host_names = HashSet::new();
+        if let Some((index, host)) = self
+            .hosts
             .iter()
             .enumerate()
-            .find(|(_, c)| !container_ids.insert(c.id.as_str()))
+            .find(|(_, h)| !host_names.insert(h.name.as_str()))
         {
             return Err(ScenarioError {
-                path: format!("containers[{index}].id"),
+                path: format!("hosts[{index}].name"),
                 message: format!(
-                    "duplicate container id {:?}: another entry of containers has it",
-                    c.id
+                    "duplicate host {:?}: another entry of hosts has it",
+                    host.name
                 ),
                 position: None,
             });
+        }
+        let known_host = |host: &str| {
+            if self.hosts.is_empty() {
+                host.is_empty()
+            } else {
+                host_names.contains(host)
+            }
+        };
+        let mut container_ids = HashSet::new();
+        for (index, c) in self.containers.iter().enumerate() {
+            if !known_host(&c.host) {
+                return Err(ScenarioError {
+                    path: format!("containers[{index}].host"),
+                    message: format!("host {:?} is not among the hosts", c.host),
+                    position: None,
+                });
+            }
+            if !container_ids.insert((c.host.as_str(), c.id.as_str())) {
+                return Err(ScenarioError {
+                    path: format!("containers[{index}].id"),
+                    message: format!(
+                        "duplicate container id {:?}: another entry of containers on its host \
+                         has it",
+                        c.id
+                    ),
+                    position: None,
+                });
+            }
         }
         Ok(())
     }

@@ -85,6 +85,8 @@ mod tests {
                     .iter()
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
+                host: String::new(),
+                published_ports: BTreeMap::new(),
             },
         }
     }

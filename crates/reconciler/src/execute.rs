@@ -219,6 +219,7 @@ impl Executor<'_, '_> {
                         turn_schedule: turn_schedule.clone(),
                         probe_failures: 0,
                         status_changed_at: self.at,
+                        docker_host: String::new(),
                     },
                 )
                 .await

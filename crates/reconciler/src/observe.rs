@@ -114,6 +114,7 @@ pub(crate) async fn observe(
             games,
             probes,
             projections_error: projections_failed.as_ref().map(|e| error_chain(e)),
+            hosts: Vec::new(),
         },
         projections_failed,
         probes_made,

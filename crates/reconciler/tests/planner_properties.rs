@@ -53,6 +53,8 @@ fn container() -> impl Strategy<Value = ContainerSummary> {
             state,
             created: ts(minute),
             addresses: BTreeMap::new(),
+            host: String::new(),
+            published_ports: BTreeMap::new(),
         },
     )
 }
@@ -102,6 +104,7 @@ prop_compose! {
             games: games.into_iter().map(|g| GameProjection { game_id: gid(g), turn_schedule: String::new() }).collect(),
             probes: probes.into_iter().map(|(g, p)| (gid(g), p)).collect(),
             projections_error: None,
+            hosts: Vec::new(),
         }
     }
 }

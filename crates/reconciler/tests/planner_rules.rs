@@ -35,6 +35,8 @@ fn container(id: &str, name: &str, state: ContainerState) -> ContainerSummary {
         state,
         created: at("2026-11-27T11:00:00Z"),
         addresses: BTreeMap::new(),
+        host: String::new(),
+        published_ports: BTreeMap::new(),
     }
 }
 
@@ -67,6 +69,7 @@ fn observe(containers: Vec<ContainerSummary>, records: Vec<RuntimeRecord>) -> Ob
         games: Vec::new(),
         probes: BTreeMap::new(),
         projections_error: None,
+        hosts: Vec::new(),
     }
 }
 

@@ -41,6 +41,8 @@ pub fn fleet(games: usize) -> Scenario {
             state: ContainerState::Running,
             created: an_hour_ago,
             addresses: BTreeMap::new(),
+            host: String::new(),
+            published_ports: BTreeMap::new(),
         };
         let record = RuntimeRecord {
             current_container_id: container_id,

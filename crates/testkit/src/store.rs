@@ -91,6 +91,7 @@ pub fn sample_record(game_id: GameId, status: RuntimeStatus) -> RuntimeRecord {
         turn_schedule: "0 */6 * * *".to_owned(),
         probe_failures: 0,
         status_changed_at: an_hour_ago,
+        docker_host: String::new(),
     }
 }
 

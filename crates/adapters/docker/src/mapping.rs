@@ -184,6 +184,8 @@ impl Described {
                 state,
                 created,
                 addresses: addresses(self.networks),
+                host: String::new(),
+                published_ports: BTreeMap::new(),
             },
             gaps: gaps.0,
         })

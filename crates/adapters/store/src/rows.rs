@@ -144,6 +144,7 @@ impl RecordRow {
             turn_schedule: self.turn_schedule,
             probe_failures,
             status_changed_at: time(&self.game_id, "status_changed_at", &self.status_changed_at)?,
+            docker_host: String::new(),
         };
         Ok(StoredRecord {
             record,

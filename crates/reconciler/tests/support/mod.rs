@@ -50,6 +50,8 @@ pub fn container(id: &str, game: GameId, state: ContainerState) -> ContainerSumm
         state,
         created: ts("2026-11-27T11:00:00Z"),
         addresses: BTreeMap::from([("galaxy".to_owned(), "172.18.0.5".to_owned())]),
+        host: String::new(),
+        published_ports: BTreeMap::new(),
     }
 }
 
@@ -66,6 +68,7 @@ pub fn record(game: GameId, status: RuntimeStatus, container_id: &str) -> Runtim
         turn_schedule: "0 */6 * * *".to_owned(),
         probe_failures: 0,
         status_changed_at: ts("2026-11-27T11:00:00Z"),
+        docker_host: String::new(),
     }
 }
 
