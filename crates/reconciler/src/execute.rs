@@ -205,6 +205,7 @@ impl Executor<'_, '_> {
                 docker_network,
                 turn_schedule,
                 status,
+                docker_host,
             } => {
                 self.adopt(
                     *game_id,
@@ -219,7 +220,7 @@ impl Executor<'_, '_> {
                         turn_schedule: turn_schedule.clone(),
                         probe_failures: 0,
                         status_changed_at: self.at,
-                        docker_host: String::new(),
+                        docker_host: docker_host.clone(),
                     },
                 )
                 .await
@@ -229,6 +230,7 @@ impl Executor<'_, '_> {
                 container_id,
                 image_ref,
                 engine_version,
+                docker_host,
             } => {
                 let Some(expected) = self.expected(*game_id, action.kind()) else {
                     return;
@@ -240,6 +242,7 @@ impl Executor<'_, '_> {
                     container_id: container_id.clone(),
                     image_ref: image_ref.clone(),
                     engine_version: engine_version.clone(),
+                    docker_host: docker_host.clone(),
                 };
                 match self.ports.store.rebind(rebind).await {
                     Ok(record) => {
@@ -314,6 +317,7 @@ impl Executor<'_, '_> {
             current_image_ref: record.current_image_ref.clone(),
             current_engine_version: record.current_engine_version.clone(),
             engine_endpoint: record.engine_endpoint.clone(),
+            docker_host: record.docker_host.clone(),
         };
         let wanted = record.clone();
         let answer = self
@@ -503,7 +507,9 @@ fn is_same_container(answer: &ContainerSummary, recorded: &str) -> bool {
 /// Whether `row` holds what an adoption of `wanted` writes: its status on its container (a
 /// container id names one container for ever, so whoever wrote it, the game runs there).
 fn is_our_adoption(row: &RuntimeRecord, wanted: &RuntimeRecord) -> bool {
-    row.status == wanted.status && row.current_container_id == wanted.current_container_id
+    row.status == wanted.status
+        && row.current_container_id == wanted.current_container_id
+        && row.docker_host == wanted.docker_host
 }
 
 fn no_record(game_id: GameId) -> PortError {

@@ -79,7 +79,8 @@ pub(crate) async fn observe(
         .await
         .map_err(|e| (ObserveStep::ListRecords, e))?;
 
-    let needs = observation_needs(&containers, &records, config, how.pass);
+    let hosts = Vec::new();
+    let needs = observation_needs(&hosts, &containers, &records, config, how.pass);
     debug!(
         "observed {} managed containers and {} runtime records; {} unrecorded games, {} engines to probe",
         containers.len(),
@@ -114,7 +115,7 @@ pub(crate) async fn observe(
             games,
             probes,
             projections_error: projections_failed.as_ref().map(|e| error_chain(e)),
-            hosts: Vec::new(),
+            hosts,
         },
         projections_failed,
         probes_made,

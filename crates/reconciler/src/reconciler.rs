@@ -669,9 +669,13 @@ fn log_findings(findings: &[Finding]) {
                 game_id,
                 container_id,
                 kept_container_id,
+                host,
+                kept_host,
             } => warn!(
                 "duplicate_container game_id={game_id} container_id={container_id:?} \
-                 kept_container_id={kept_container_id:?}"
+                 kept_container_id={kept_container_id:?}{}{}",
+                host_field("host", host),
+                host_field("kept_host", kept_host)
             ),
             Finding::StaleContainer {
                 game_id,
@@ -699,11 +703,33 @@ fn log_findings(findings: &[Finding]) {
                 container_id,
                 label,
             } => warn!("invalid_label container_id={container_id:?} label={label:?}"),
-            Finding::RemovalGuardTripped { would_remove, live } => warn!(
-                "removal_guard_tripped: {would_remove} of {live} live records would be removed; \
-                 none is"
+            Finding::RemovalGuardTripped {
+                host,
+                would_remove,
+                live,
+            } => warn!(
+                "removal_guard_tripped{}: {would_remove} of {live} live records would be \
+                 removed; none is",
+                host_field("host", host)
+            ),
+            Finding::HostUnavailable {
+                host,
+                error,
+                records,
+            } => warn!(
+                "host_unavailable host={host:?} records={records}: {error}; its records are \
+                 unobserved and nothing is done to them"
             ),
         }
+    }
+}
+
+/// ` host="a"` for a log line, or nothing for the host `""` (a fleet of one host).
+fn host_field(name: &str, host: &str) -> String {
+    if host.is_empty() {
+        String::new()
+    } else {
+        format!(" {name}={host:?}")
     }
 }
 
