@@ -267,7 +267,11 @@ impl Executor<'_, '_> {
                 };
                 if *to == RuntimeStatus::Removed
                     && !self
-                        .confirm_gone(*game_id, &expected.current_container_id)
+                        .confirm_gone(
+                            *game_id,
+                            &expected.docker_host,
+                            &expected.current_container_id,
+                        )
                         .await
                 {
                     self.report.skipped_removals += 1;
@@ -359,11 +363,22 @@ impl Executor<'_, '_> {
     /// hiccup, a listing cut short). Only a `NotFound` from inspecting the recorded container,
     /// or an answer describing another container (Docker also resolves names and id prefixes),
     /// lets the removal go ahead; anything else skips it — never remove on doubt.
-    async fn confirm_gone(&self, game_id: GameId, container_id: &str) -> bool {
+    ///
+    /// The inspect goes to the record's host (CONTRACT §6): the same id on another host is
+    /// another container. A record on a host the reconciler does not have is never removed
+    /// (the planner leaves such records unobserved anyway).
+    async fn confirm_gone(&self, game_id: GameId, host: &str, container_id: &str) -> bool {
         if container_id.is_empty() {
             return true;
         }
-        match self.ports.docker.inspect(container_id).await {
+        let Some(docker) = self.ports.docker_of(host) else {
+            warn!(
+                "not removing game {game_id}: its record is on Docker host {host:?}, which this \
+                 reconciler does not have"
+            );
+            return false;
+        };
+        match docker.inspect(container_id).await {
             Err(e) if e.is_not_found() => true,
             Ok(answer) if !is_same_container(&answer, container_id) => {
                 debug!(
