@@ -226,10 +226,11 @@ pub struct CommonFlags {
     next_help_heading = "Reconciler configuration (overrides BACKEND_RUNTIME_<FIELD> and the file)"
 )]
 pub struct ReconcilerFlags {
-    /// The Docker daemon: `unix:///var/run/docker.sock`, `tcp://HOST:2375`
-    /// [env: DOCKER_HOST; file: [docker] host; default: the local socket].
+    /// The Docker daemon: `unix:///var/run/docker.sock`, `tcp://HOST:2375`; or, repeated,
+    /// `NAME=URL` for each of several hosts [env: DOCKER_HOST, or BACKEND_RUNTIME_DOCKER_HOSTS
+    /// for several; file: [docker] host, or [[docker.hosts]]; default: the local socket].
     #[arg(long, value_name = "HOST")]
-    pub docker_host: Option<String>,
+    pub docker_host: Vec<String>,
     /// Time between periodic passes [default: 30s].
     #[arg(long, value_name = "DURATION")]
     pub reconcile_interval: Option<String>,
@@ -362,7 +363,7 @@ impl ReconcilerFlags {
     #[cfg(test)]
     pub fn field_names() -> Vec<&'static str> {
         let every = Self {
-            docker_host: None,
+            docker_host: Vec::new(),
             reconcile_interval: Some(String::new()),
             reconcile_jitter: Some(String::new()),
             container_name_prefix: Some(String::new()),

@@ -7,12 +7,14 @@
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use galaxy_runtime_docker::DockerAdapter;
+use galaxy_runtime_docker::{DockerAdapter, DockerConfig};
 use galaxy_runtime_engine_http::HttpEngine;
+use galaxy_runtime_model::ContainerSummary;
 use galaxy_runtime_ports::noop::{NoCache, NoScheduler};
-use galaxy_runtime_ports::{LeaderLock, PortError};
+use galaxy_runtime_ports::{DockerPort, LabelFilter, LeaderLock, PortError, PortResult};
 use galaxy_runtime_reconciler::Reconciler;
 use galaxy_runtime_store::{Backend, Store, StoreLeaderLock};
+use log::warn;
 
 use crate::BadInput;
 use crate::lobby::LoggingLobby;
@@ -24,8 +26,132 @@ pub fn describe(error: &PortError) -> String {
     one_line(&galaxy_runtime_ports::error_chain(error))
 }
 
-/// The Docker daemon of the settings, checked to answer.
-pub async fn docker(settings: &Settings) -> anyhow::Result<DockerAdapter> {
+/// One Docker host of the command: its name (`""` for the one daemon without named hosts),
+/// its port, and its adapter when it answered at start-up (for its event watcher).
+pub struct Daemon {
+    /// The host's name.
+    pub name: String,
+    /// What the reconciler lists and inspects through.
+    pub port: Arc<dyn DockerPort>,
+    /// The connected adapter; `None` for a host that did not answer at start-up.
+    pub adapter: Option<DockerAdapter>,
+    /// The daemon as log lines name it.
+    pub daemon: String,
+}
+
+/// A named Docker host that did not answer at start-up: each call first tries to connect
+/// again, so the host rejoins the fleet as soon as its daemon answers, without a restart.
+struct LateDaemon {
+    config: DockerConfig,
+    adapter: std::sync::Mutex<Option<DockerAdapter>>,
+}
+
+impl LateDaemon {
+    async fn adapter(&self) -> PortResult<DockerAdapter> {
+        let connected = self
+            .adapter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(adapter) = connected {
+            return Ok(adapter);
+        }
+        let adapter = DockerAdapter::connect(self.config.clone()).await?;
+        *self
+            .adapter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(adapter.clone());
+        Ok(adapter)
+    }
+}
+
+#[async_trait::async_trait]
+impl DockerPort for LateDaemon {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+        self.adapter().await?.list_managed(filter).await
+    }
+
+    async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary> {
+        self.adapter().await?.inspect(container_id).await
+    }
+}
+
+/// The Docker daemons of the settings. The one daemon without named hosts is checked to
+/// answer; named hosts (CONTRACT §6) are connected to at once, and one that does not answer
+/// yet is used all the same (its listings fail and its records stay unobserved until it
+/// answers), so that one host down never keeps the others from being reconciled.
+pub async fn docker(settings: &Settings) -> anyhow::Result<Vec<Daemon>> {
+    if settings.docker_hosts.is_empty() {
+        let adapter = one_daemon(settings).await?;
+        return Ok(vec![Daemon {
+            name: String::new(),
+            port: Arc::new(adapter.clone()),
+            daemon: adapter.daemon().to_owned(),
+            adapter: Some(adapter),
+        }]);
+    }
+    let connecting = settings.docker_hosts.iter().map(|host| async move {
+        let config = DockerConfig {
+            host: host.url.clone(),
+            host_from_env: false,
+            ..settings.docker.clone()
+        };
+        let daemon = config.describe();
+        match DockerAdapter::connect(config.clone()).await {
+            Ok(adapter) => Ok(Daemon {
+                name: host.name.clone(),
+                port: Arc::new(adapter.clone()),
+                daemon,
+                adapter: Some(adapter),
+            }),
+            Err(error @ PortError::Invalid { .. }) => Err(anyhow!(BadInput(format!(
+                "cannot use Docker host {:?}: {}",
+                host.name,
+                describe(&error)
+            )))),
+            Err(error) => {
+                warn!(
+                    "Docker host {:?} does not answer yet: {}; its records stay unobserved \
+                     until it does",
+                    host.name,
+                    describe(&error)
+                );
+                Ok(Daemon {
+                    name: host.name.clone(),
+                    port: Arc::new(LateDaemon {
+                        config,
+                        adapter: std::sync::Mutex::new(None),
+                    }),
+                    daemon,
+                    adapter: None,
+                })
+            }
+        }
+    });
+    futures_util::future::join_all(connecting)
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// How the daemons are named in a log line: `socket /var/run/docker.sock (default)`, or
+/// `a: socket /a.sock, b: tcp://10.0.0.2:2375`.
+pub fn describe_daemons(daemons: &[Daemon]) -> String {
+    daemons
+        .iter()
+        .map(|d| {
+            if d.name.is_empty() {
+                d.daemon.clone()
+            } else {
+                format!("{}: {}", d.name, d.daemon)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The one Docker daemon of the settings, checked to answer.
+async fn one_daemon(settings: &Settings) -> anyhow::Result<DockerAdapter> {
     DockerAdapter::connect(settings.docker.clone())
         .await
         .map_err(|error| match error {
@@ -67,7 +193,7 @@ pub async fn store(settings: &Settings) -> anyhow::Result<Store> {
 /// with the store's writes fenced by it.
 pub fn reconciler(
     settings: &Settings,
-    docker: &DockerAdapter,
+    docker: &[Daemon],
     store: &Store,
     leader: Option<Arc<StoreLeaderLock>>,
 ) -> anyhow::Result<Reconciler> {
@@ -76,8 +202,16 @@ pub fn reconciler(
         None => store.clone(),
     };
     let store = Arc::new(store);
-    let mut builder = Reconciler::builder()
-        .docker(Arc::new(docker.clone()))
+    let mut builder = Reconciler::builder();
+    for daemon in docker {
+        let port = Arc::clone(&daemon.port);
+        builder = if daemon.name.is_empty() {
+            builder.docker(port)
+        } else {
+            builder.docker_host(daemon.name.clone(), port)
+        };
+    }
+    let mut builder = builder
         .store(store.clone())
         .outbox(store)
         .engine(Arc::new(HttpEngine::from_config(&settings.config)))

@@ -23,6 +23,7 @@
 mod cli;
 mod connect;
 mod games_cmd;
+mod hosts;
 mod lobby;
 mod logger;
 mod observe_cmd;

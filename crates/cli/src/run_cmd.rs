@@ -35,7 +35,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     info!(
         "galaxy-runtime run: Docker at {}, database {}, managed containers {}={}, a pass every \
          {}, leader lock: {lock}{}. Ctrl-C stops after the pass in flight.",
-        docker.daemon(),
+        connect::describe_daemons(&docker),
         settings.database(),
         config.managed_label,
         config.managed_label_value,
@@ -48,13 +48,22 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     let filter = LabelFilter::single(&config.managed_label, &config.managed_label_value);
-    let watcher = ContainerEvents::new(
-        &docker,
-        filter,
-        EventsConfig::from_config(config),
-        reconciler.trigger_handle().into_fn(),
-    )
-    .spawn(cancel.child_token());
+    // One watcher per host, each reconnecting on its own; events from any host wake the loop.
+    // A host that did not answer at start-up has no watcher: the periodic full passes see it
+    // once it answers.
+    let watchers: Vec<_> = docker
+        .iter()
+        .filter_map(|daemon| daemon.adapter.as_ref())
+        .map(|adapter| {
+            ContainerEvents::new(
+                adapter,
+                filter.clone(),
+                EventsConfig::from_config(config),
+                reconciler.trigger_handle().into_fn(),
+            )
+            .spawn(cancel.child_token())
+        })
+        .collect();
     let signals = tokio::spawn(stop_on_signal(cancel.clone()));
 
     let looped = reconciler.run(cancel.clone()).await;
@@ -62,7 +71,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     signals.abort();
     // The watcher returns as soon as its token fires; a join error means it panicked, which
     // its log lines have said already.
-    let _ = watcher.await;
+    for watcher in watchers {
+        let _ = watcher.await;
+    }
     if let Err(error) = leader.release().await {
         warn!(
             "releasing the leader lock failed: {}",

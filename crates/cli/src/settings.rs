@@ -19,6 +19,7 @@ use log::LevelFilter;
 
 use crate::BadInput;
 use crate::cli::{CommonFlags, ReconcilerFlags};
+use crate::hosts::{self, DOCKER_HOSTS_VAR, HostsFlag, NamedHost};
 
 /// The variable naming the configuration file when `--config` is not given.
 pub const CONFIG_FILE_VAR: &str = "BACKEND_RUNTIME_CONFIG_FILE";
@@ -45,8 +46,11 @@ pub struct Settings {
     pub config: Config,
     /// The database.
     pub store: StoreConfig,
-    /// The Docker daemon.
+    /// The Docker daemon (with named hosts: the settings each host's daemon shares, but its
+    /// address).
     pub docker: DockerConfig,
+    /// Several named Docker hosts (CONTRACT §6); empty for the one daemon of `docker`.
+    pub docker_hosts: Vec<NamedHost>,
     /// The log format.
     pub log_format: LogFormat,
     /// The log level; `None` leaves the command's default.
@@ -61,6 +65,7 @@ impl Default for Settings {
             config: Config::default(),
             store: StoreConfig::default(),
             docker: DockerConfig::default(),
+            docker_hosts: Vec::new(),
             log_format: LogFormat::Text,
             log_level: None,
             metrics_addr: None,
@@ -175,6 +180,12 @@ impl Settings {
             match (key.as_str(), value) {
                 ("database" | "docker" | "log" | "metrics", toml::Value::Table(section)) => {
                     for (field, value) in section {
+                        if (key.as_str(), field.as_str()) == ("docker", "hosts") {
+                            self.docker_hosts = hosts::parse_tables(value).map_err(|reason| {
+                                source.refuse(refused("docker.hosts", "", reason))
+                            })?;
+                            continue;
+                        }
                         let name = format!("{key}.{field}");
                         let text = scalar(value).map_err(|reason| {
                             source.refuse(refused(&name, &shown(value), reason))
@@ -239,6 +250,10 @@ impl Settings {
             .apply_env(lookup)
             .map_err(|e| source.refuse(e))?;
         let text = |name: &str| env::var_text(lookup, name).map_err(|e| source.refuse(e));
+        if let Some(value) = text(DOCKER_HOSTS_VAR)? {
+            self.docker_hosts = hosts::parse_list(&value)
+                .map_err(|reason| source.refuse(refused(DOCKER_HOSTS_VAR, &value, reason)))?;
+        }
         if let Some(value) = text(LOG_FORMAT_VAR)? {
             self.log_format = log_format(LOG_FORMAT_VAR, &value).map_err(|e| source.refuse(e))?;
         }
@@ -274,16 +289,25 @@ impl Settings {
                 metrics_addr("metrics_addr", value).map_err(|e| source.refuse(e))?;
         }
         if let Some(reconciler) = flags.reconciler {
-            if let Some(host) = &reconciler.docker_host {
-                if host.is_empty() {
-                    return Err(source.refuse(refused("docker_host", host, "must not be empty")));
+            let given = hosts::parse_flags(&reconciler.docker_host).map_err(|reason| {
+                source.refuse(refused(
+                    "docker_host",
+                    &reconciler.docker_host.join(" "),
+                    reason,
+                ))
+            })?;
+            match given {
+                None => {}
+                Some(HostsFlag::Single(host)) => {
+                    self.docker_hosts.clear();
+                    self.docker.set("host", &host).map_err(|e| {
+                        source.refuse(ConfigError {
+                            name: "docker_host".to_owned(),
+                            ..e
+                        })
+                    })?;
                 }
-                self.docker.set("host", host).map_err(|e| {
-                    source.refuse(ConfigError {
-                        name: "docker_host".to_owned(),
-                        ..e
-                    })
-                })?;
+                Some(HostsFlag::Named(named)) => self.docker_hosts = named,
             }
             for (field, value) in reconciler.fields() {
                 self.config

@@ -95,6 +95,8 @@ fn table(
              container the next pass adopts."
         );
     }
+    // The HOST column only for a fleet of several hosts (CONTRACT §6).
+    let hosts = records.iter().any(|s| !s.record.docker_host.is_empty());
     let rows: Vec<Vec<Cell>> = records
         .iter()
         .map(|stored| {
@@ -104,7 +106,7 @@ fn table(
             } else {
                 Cell::coloured(r.probe_failures.to_string(), Colour::Yellow)
             };
-            vec![
+            let mut row = vec![
                 Cell::plain(r.game_id.to_string()),
                 Cell::coloured(r.status.to_string(), status_colour(r.status)),
                 Cell::plain(if r.current_container_id.is_empty() {
@@ -123,23 +125,31 @@ fn table(
                     |at| render::age(now.saturating_since(*at)),
                 )),
                 Cell::plain(render::age(now.saturating_since(r.status_changed_at))),
-            ]
+            ];
+            if hosts {
+                let host = if r.docker_host.is_empty() {
+                    "-".to_owned()
+                } else {
+                    render::escape(&r.docker_host)
+                };
+                row.insert(2, Cell::plain(host));
+            }
+            row
         })
         .collect();
-    render::table(
-        out,
-        &[
-            "GAME",
-            "STATUS",
-            "CONTAINER",
-            "ENGINE",
-            "PROBE FAILURES",
-            "SNAPSHOT AGE",
-            "STATUS AGE",
-        ],
-        &rows,
-        colour,
-    )?;
+    let mut header = vec![
+        "GAME",
+        "STATUS",
+        "CONTAINER",
+        "ENGINE",
+        "PROBE FAILURES",
+        "SNAPSHOT AGE",
+        "STATUS AGE",
+    ];
+    if hosts {
+        header.insert(2, "HOST");
+    }
+    render::table(out, &header, &rows, colour)?;
     let mut counts: BTreeMap<RuntimeStatus, usize> = BTreeMap::new();
     for stored in records {
         *counts.entry(stored.record.status).or_default() += 1;
@@ -192,5 +202,36 @@ mod tests {
         assert_eq!(json["status_message"], "engine reachable");
         assert_eq!(json["last_snapshot_at"], "2026-11-27T11:59:00Z");
         assert_eq!(json["last_snapshot_age_seconds"], 60);
+    }
+
+    #[test]
+    fn the_host_column_shows_only_for_several_hosts() {
+        let changed: Timestamp = "2026-11-27T11:00:00Z".parse().unwrap();
+        let stored = |host: &str| StoredRecord {
+            record: RuntimeRecord {
+                docker_host: host.to_owned(),
+                ..RuntimeRecord::new(GameId::new_random(), RuntimeStatus::Running, changed)
+            },
+            status_message: String::new(),
+            created_at: changed,
+            updated_at: changed,
+            version: 1,
+        };
+        let text = |records: &[StoredRecord]| {
+            let mut out = Vec::new();
+            table(&mut out, records, &BTreeMap::new(), changed, false).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let one = text(&[stored("")]);
+        assert!(!one.contains("HOST"), "{one}");
+        let several = text(&[stored("eu-1"), stored("")]);
+        let header = several.lines().next().unwrap();
+        assert!(
+            header.contains("STATUS") && header.contains("HOST"),
+            "{several}"
+        );
+        assert!(several.contains("eu-1"), "{several}");
+        let json = serde_json::to_value(row(&stored("eu-1"), &BTreeMap::new(), changed)).unwrap();
+        assert_eq!(json["docker_host"], "eu-1");
     }
 }

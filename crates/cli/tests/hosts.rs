@@ -1,0 +1,132 @@
+//! Several Docker hosts from the command line (CONTRACT §6), against the real Docker engine
+//! and a SQLite file: repeated `--docker-host NAME=URL`, a host whose daemon does not answer
+//! (its records unobserved, never removed), a game seen on another host (rebound with its
+//! host), and `status` showing each record's host.
+
+mod common;
+
+use common::*;
+use galaxy_runtime_model::GameId;
+use serde_json::Value;
+
+/// The address of this machine's daemon, as the tests' own `docker` commands reach it.
+fn real_daemon() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned())
+}
+
+/// `reconcile --once --format json` with these hosts; its document.
+fn reconcile(fleet: &Fleet, hosts: &[(&str, &str)]) -> Value {
+    let mut command = fleet.command(&["reconcile", "--once", "--format=json"]);
+    for (name, url) in hosts {
+        command.arg(format!("--docker-host={name}={url}"));
+    }
+    let out = output(&mut command);
+    assert_success(&out, "reconcile --once with several hosts");
+    json(&out)
+}
+
+fn record_of(fleet: &Fleet, game_id: GameId) -> Value {
+    status(fleet)
+        .into_iter()
+        .find(|r| r["game_id"] == game_id.to_string())
+        .unwrap_or_else(|| panic!("no record of {game_id}"))
+}
+
+fn findings(document: &Value, kind: &str) -> Vec<Value> {
+    document["plan"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_host_that_does_not_answer_keeps_its_records_and_a_moved_game_is_rebound() {
+    let Some(fleet) = Fleet::new() else { return };
+    let real = real_daemon();
+    let missing = format!(
+        "unix://{}",
+        fleet.scratch.path.join("no-daemon.sock").display()
+    );
+    let (vanishing, moving) = (GameId::new_random(), GameId::new_random());
+    for game in [vanishing, moving] {
+        assert_success(
+            &output(&mut fleet.db_command(&["games", "add", &game.to_string()])),
+            "games add",
+        );
+    }
+    let vanishing_container = fleet.start_engine(vanishing);
+    fleet.start_engine(moving);
+
+    // Host a is the real daemon: both games are adopted on it.
+    reconcile(&fleet, &[("a", &real)]);
+    assert_eq!(record_of(&fleet, vanishing)["docker_host"], "a");
+    assert_eq!(record_of(&fleet, moving)["docker_host"], "a");
+
+    // The real daemon is now host b, and host a does not answer: the vanished container's
+    // record (on a) is unobserved, not removed; the other game, seen on b, moves there.
+    fleet.remove(&vanishing_container);
+    let document = reconcile(&fleet, &[("b", &real), ("a", &missing)]);
+    assert_eq!(record_of(&fleet, vanishing)["status"], "running");
+    assert_eq!(record_of(&fleet, moving)["docker_host"], "b");
+    let unavailable = findings(&document, "host_unavailable");
+    assert_eq!(unavailable.len(), 1, "{document:#}");
+    assert_eq!(unavailable[0]["host"], "a");
+    assert_eq!(unavailable[0]["records"], 1);
+    assert!(
+        document["plan"]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["to"] != "removed"),
+        "{document:#}"
+    );
+
+    // Host a answers again (the real daemon): the vanished game is removed now.
+    reconcile(&fleet, &[("a", &real), ("b", &missing)]);
+    assert_eq!(record_of(&fleet, vanishing)["status"], "removed");
+
+    // The table shows the hosts.
+    let out = output(&mut fleet.db_command(&["status"]));
+    assert_success(&out, "status");
+    let text = stdout(&out);
+    assert!(text.lines().next().unwrap().contains("HOST"), "{text}");
+}
+
+#[test]
+fn hosts_that_cannot_be_told_apart_are_bad_input() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "--docker-host=a=unix:///a.sock",
+                "--docker-host=a=unix:///b.sock",
+            ],
+            "two Docker hosts are named \"a\"",
+        ),
+        (&["--docker-host=A=unix:///a.sock"], "a-z 0-9"),
+        (
+            &[
+                "--docker-host=unix:///a.sock",
+                "--docker-host=unix:///b.sock",
+            ],
+            "is not NAME=URL",
+        ),
+    ];
+    for (flags, needle) in cases {
+        let out = output(bin().args(["reconcile", "--once", "--dry-run"]).args(flags));
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(needle), "{flags:?}: {}", stderr(&out));
+    }
+    let out = output(bin().args(["reconcile", "--once", "--dry-run"]).env(
+        "BACKEND_RUNTIME_DOCKER_HOSTS",
+        "a=unix:///a.sock,a=unix:///b.sock",
+    ));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("BACKEND_RUNTIME_DOCKER_HOSTS"),
+        "{}",
+        stderr(&out)
+    );
+}
