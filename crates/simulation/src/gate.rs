@@ -207,7 +207,7 @@ fn kept_in_part(id: &str, salt: u64) -> bool {
     for byte in id.bytes() {
         hash = (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3);
     }
-    salt != 0 && hash % 2 == 0
+    salt != 0 && hash.is_multiple_of(2)
 }
 
 #[async_trait]

@@ -17,7 +17,7 @@
 //!   session, or the server ends the leader's session mid-pass;
 //! - the store, the Docker daemon or the lobby goes down, hangs or slows for a while.
 //!
-//! Every port call of the two replicas waits at a [gate](crate::gate) until the simulation
+//! Every port call of the two replicas waits at a gate until the simulation
 //! decides it, and the simulation polls the replicas' futures itself until each waits again, so
 //! the order of everything comes from the seed alone: a seed replays exactly
 //! (`scripts/simulate --seed S --trace`).

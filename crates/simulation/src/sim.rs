@@ -498,8 +498,9 @@ impl Sim {
         let eligible: Vec<&(String, u64)> = waiting
             .iter()
             .filter(|(label, _)| {
-                !(self.modes.lobby_hangs > 0 && label.contains(" lobby."))
-                    && !(self.modes.docker_slow > 0 && label.contains(" docker."))
+                let hangs = self.modes.lobby_hangs > 0 && label.contains(" lobby.");
+                let slow = self.modes.docker_slow > 0 && label.contains(" docker.");
+                !(hangs || slow)
             })
             .collect();
         if eligible.is_empty() {
