@@ -18,6 +18,9 @@ use galaxy_runtime_simulation::{
     DEFAULT_STEPS, Options, Outcome, Stats, StoreFlaw, replay_command, run,
 };
 
+/// Seeds between two progress lines of a long run.
+const PROGRESS_EVERY: u64 = 10_000;
+
 const USAGE: &str = "usage: galaxy-runtime-simulate --seeds N [--from S] [--steps K] [--threads T] [--flaw F]\n       galaxy-runtime-simulate --seed S [--trace] [--steps K] [--flaw F]\n(F: status-only-compare or no-fence)";
 
 #[derive(Debug, Default)]
@@ -120,13 +123,15 @@ fn one(seed: u64, options: &Options) -> ExitCode {
 
 fn summary(stats: &Stats) -> String {
     format!(
-        "{} passes ({} failed, {} lost the lock), {} conflicts, {} removals, {} removals skipped, \
+        "{} passes ({} failed, {} lost the lock), {} conflicts, {} removals ({} beside another running container of the game), \
+         {} removals skipped, \
          {} crashes, {} sessions ended, {} jobs, {} calls decided, {} lobby deliveries",
         stats.passes,
         stats.failed_passes,
         stats.leadership_lost,
         stats.conflicts,
         stats.removals,
+        stats.removed_beside_running,
         stats.skipped_removals,
         stats.crashes,
         stats.sessions_ended,
@@ -142,12 +147,14 @@ fn many(args: &Args, options: &Options) -> ExitCode {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let next = Arc::new(AtomicU64::new(0));
+    let finished = Arc::new(AtomicU64::new(0));
     let failures: Arc<Mutex<Vec<Outcome>>> = Arc::default();
     let totals: Arc<Mutex<Stats>> = Arc::default();
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|_| {
             let (next, failures, totals) = (next.clone(), failures.clone(), totals.clone());
+            let finished = finished.clone();
             let options = options.clone();
             let from = args.from;
             std::thread::spawn(move || {
@@ -163,6 +170,17 @@ fn many(args: &Args, options: &Options) -> ExitCode {
                         &mut totals.lock().unwrap_or_else(|e| e.into_inner()),
                         &outcome.stats,
                     );
+                    // A long soak says how far it got, so that stopping it still gives figures.
+                    let done = finished.fetch_add(1, Ordering::SeqCst) + 1;
+                    if done % PROGRESS_EVERY == 0 {
+                        let failed = failures.lock().unwrap_or_else(|e| e.into_inner()).len();
+                        let minutes = started.elapsed().as_secs_f64() / 60.0;
+                        eprintln!(
+                            "{done} seeds run, {failed} failing, {minutes:.1} minutes, {:.0} seeds \
+                             per minute",
+                            done as f64 / minutes.max(1e-9)
+                        );
+                    }
                     if !outcome.holds() {
                         eprintln!(
                             "seed {seed} fails at {}",
@@ -242,6 +260,7 @@ fn add(totals: &mut Stats, stats: &Stats) {
     totals.conflicts += stats.conflicts;
     totals.skipped_removals += stats.skipped_removals;
     totals.removals += stats.removals;
+    totals.removed_beside_running += stats.removed_beside_running;
     totals.deliveries += stats.deliveries;
     totals.crashes += stats.crashes;
     totals.sessions_ended += stats.sessions_ended;
