@@ -172,7 +172,7 @@ fn many(args: &Args, options: &Options) -> ExitCode {
                     );
                     // A long soak says how far it got, so that stopping it still gives figures.
                     let done = finished.fetch_add(1, Ordering::SeqCst) + 1;
-                    if done % PROGRESS_EVERY == 0 {
+                    if done.is_multiple_of(PROGRESS_EVERY) {
                         let failed = failures.lock().unwrap_or_else(|e| e.into_inner()).len();
                         let minutes = started.elapsed().as_secs_f64() / 60.0;
                         eprintln!(
