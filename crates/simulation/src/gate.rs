@@ -373,6 +373,7 @@ impl GatedStore {
             && let Some(row) = self.store.record(game_id)
         {
             expected.current_container_id = row.current_container_id;
+            expected.docker_host = row.docker_host;
         }
         expected
     }

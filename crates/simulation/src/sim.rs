@@ -942,6 +942,7 @@ impl Sim {
             container_id: container_id.to_owned(),
             image_ref: row.current_image_ref.clone(),
             engine_version: row.current_engine_version.clone(),
+            docker_host: row.docker_host.clone(),
         }))
         .map(|_| ())
     }
