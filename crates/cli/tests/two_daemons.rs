@@ -128,7 +128,7 @@ impl SecondDaemon {
 
     /// The test image, copied from the machine's daemon (no registry here).
     fn load_image(&self) {
-        let saved = Command::new("docker")
+        let mut saved = Command::new("docker")
             .args(["save", IMAGE])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -138,9 +138,11 @@ impl SecondDaemon {
             .arg("-H")
             .arg(self.url())
             .arg("load")
-            .stdin(saved.stdout.expect("its output"))
+            .stdin(saved.stdout.take().expect("its output"))
             .output()
             .expect("docker load runs");
+        let save_status = saved.wait().expect("docker save ends");
+        assert!(save_status.success(), "docker save {IMAGE} failed");
         assert!(loaded.status.success(), "docker load: {}", stderr(&loaded));
     }
 
