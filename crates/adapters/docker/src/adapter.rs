@@ -150,6 +150,14 @@ fn client(config: &DockerConfig, version: &ClientVersion, daemon: &str) -> PortR
     // bollard's own timeout covers only the response headers; ours (in `bounded`) covers the
     // whole call. Round up so bollard's never fires first.
     let seconds = config.request_timeout.as_secs() + 1;
+    if config.is_plain_remote() && !config.insecure {
+        return Err(PortError::invalid(format!(
+            "Docker host {daemon}: a plain tcp:// or http:// daemon on another machine is \
+             reached unencrypted and unauthenticated; keep it on this machine, or set insecure \
+             (BACKEND_RUNTIME_DOCKER_INSECURE=true, [docker] insecure = true) if its network is \
+             private"
+        )));
+    }
     let built = if let Some(path) = config.socket_path() {
         Docker::connect_with_unix(path, seconds, version)
     } else if config.host.starts_with("tcp://") || config.host.starts_with("http://") {

@@ -31,6 +31,10 @@ pub struct DockerConfig {
     /// The longest one list or inspect call may take, connect to last byte (longer than `0s`).
     #[serde(with = "duration::non_zero")]
     pub request_timeout: Duration,
+    /// Whether a plain `tcp://` or `http://` daemon that is not on a loopback address may be
+    /// used: the Docker API then travels unencrypted and unauthenticated, and whoever reaches
+    /// the port owns the host, so it is refused unless the operator says so.
+    pub insecure: bool,
 }
 
 impl Default for DockerConfig {
@@ -39,6 +43,7 @@ impl Default for DockerConfig {
             host: DEFAULT_DOCKER_HOST.to_owned(),
             host_from_env: false,
             request_timeout: Duration::from_secs(30),
+            insecure: false,
         }
     }
 }
@@ -110,6 +115,28 @@ impl DockerConfig {
         }
     }
 
+    /// Whether `host` is a plain (`tcp://`, `http://`) address of another machine than this
+    /// one: not `localhost`, not a loopback IP address.
+    pub fn is_plain_remote(&self) -> bool {
+        let Some(rest) = self
+            .host
+            .strip_prefix("tcp://")
+            .or_else(|| self.host.strip_prefix("http://"))
+        else {
+            return false;
+        };
+        let authority = rest.split('/').next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        };
+        let loopback = host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        !loopback
+    }
+
     /// The Unix socket path of `host`, when it is one.
     pub fn socket_path(&self) -> Option<&str> {
         match self.host.strip_prefix("unix://") {
@@ -174,6 +201,20 @@ impl Default for EventsConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_remote_means_tcp_or_http_off_this_machine() {
+        let remote = |host: &str| DockerConfig::with_host(host).is_plain_remote();
+        assert!(remote("tcp://10.0.0.2:2375"));
+        assert!(remote("http://docker.internal:2375/"));
+        assert!(remote("tcp://[2001:db8::1]:2375"));
+        assert!(!remote("tcp://127.0.0.1:2375"));
+        assert!(!remote("tcp://127.9.9.9:2375"));
+        assert!(!remote("http://localhost:2375"));
+        assert!(!remote("tcp://[::1]:2375"));
+        assert!(!remote("unix:///var/run/docker.sock"));
+        assert!(!remote("/var/run/docker.sock"));
+    }
 
     #[test]
     fn docker_host_from_the_environment() {

@@ -310,3 +310,37 @@ async fn the_daemon_api_version_is_negotiated() {
         "the client speaks the daemon's version, or bollard's own when the daemon is newer"
     );
 }
+
+#[tokio::test]
+async fn a_plain_daemon_on_another_machine_is_refused_unless_insecure() {
+    // Needs no daemon: the refusal comes before any connection.
+    let remote = DockerConfig {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..DockerConfig::with_host("tcp://10.255.255.1:2375")
+    };
+    let error = DockerAdapter::connect(remote.clone())
+        .await
+        .expect_err("a plain remote daemon");
+    assert_eq!(error.kind(), ErrorKind::Invalid, "{error}");
+    let text = error.to_string();
+    assert!(text.contains("tcp://10.255.255.1:2375"), "{text}");
+    assert!(text.contains("insecure"), "{text}");
+
+    // Said insecure, it is tried (and, nothing listening there, unavailable or a timeout).
+    let error = DockerAdapter::connect(DockerConfig {
+        insecure: true,
+        ..remote
+    })
+    .await
+    .expect_err("nothing listens there");
+    assert_ne!(error.kind(), ErrorKind::Invalid, "{error}");
+
+    // Loopback needs no such word.
+    let local = DockerAdapter::connect(DockerConfig {
+        request_timeout: std::time::Duration::from_millis(300),
+        ..DockerConfig::with_host("tcp://127.0.0.1:9")
+    })
+    .await
+    .expect_err("nothing listens on port 9");
+    assert_ne!(local.kind(), ErrorKind::Invalid, "{local}");
+}
