@@ -267,14 +267,18 @@ pub struct ReconcilerFlags {
     /// … and only when they exceed this fraction (0 to 1) of the live records [default: 0.5].
     #[arg(long, value_name = "FRACTION")]
     pub removal_guard_fraction: Option<String>,
+    /// The longest listing of one Docker host's containers may take; a slower host counts as
+    /// failed to list [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub docker_list_timeout: Option<String>,
     /// The longest one engine probe may take [default: 2s].
     #[arg(long, value_name = "DURATION")]
     pub probe_timeout: Option<String>,
     /// At most this many engine probes at once, at least 1 [default: 64].
     #[arg(long, value_name = "N")]
     pub probe_concurrency: Option<String>,
-    /// The probes of periodic passes start evenly over this fraction (0 to less than 1) of the
-    /// interval; 0 probes as fast as probe_concurrency allows [default: 0.5].
+    /// The probes of periodic full passes start evenly over this fraction (0 to less than 1) of
+    /// the interval [default: 0.5].
     #[arg(long, value_name = "FRACTION")]
     pub probe_spread: Option<String>,
     /// The path of the engine's status resource [default: /status].
@@ -326,7 +330,7 @@ pub struct ReconcilerFlags {
 impl ReconcilerFlags {
     /// Every configuration field given as a flag, as `(field, value)`, in declaration order.
     pub fn fields(&self) -> Vec<(&'static str, &str)> {
-        let all: [(&'static str, &Option<String>); 28] = [
+        let all: [(&'static str, &Option<String>); 29] = [
             ("reconcile_interval", &self.reconcile_interval),
             ("reconcile_jitter", &self.reconcile_jitter),
             ("container_name_prefix", &self.container_name_prefix),
@@ -335,6 +339,7 @@ impl ReconcilerFlags {
             ("engine_version_label", &self.engine_version_label),
             ("engine_port", &self.engine_port),
             ("docker_network", &self.docker_network),
+            ("docker_list_timeout", &self.docker_list_timeout),
             ("failure_threshold", &self.failure_threshold),
             ("start_grace", &self.start_grace),
             ("removal_guard_min", &self.removal_guard_min),
@@ -377,6 +382,7 @@ impl ReconcilerFlags {
             engine_version_label: Some(String::new()),
             engine_port: Some(String::new()),
             docker_network: Some(String::new()),
+            docker_list_timeout: Some(String::new()),
             failure_threshold: Some(String::new()),
             start_grace: Some(String::new()),
             removal_guard_min: Some(String::new()),

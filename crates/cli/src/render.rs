@@ -27,12 +27,14 @@ fn action_line(action: &Action) -> (char, String) {
             engine_version,
             status,
             endpoint,
+            docker_host,
             ..
         } => (
             '+',
             format!(
-                "adopt container {} ({}{}) as {status}, endpoint {}",
+                "adopt container {}{} ({}{}) as {status}, endpoint {}",
                 short(container_id),
+                on_host(docker_host),
                 escape(image_ref),
                 if engine_version.is_empty() {
                     String::new()
@@ -45,12 +47,14 @@ fn action_line(action: &Action) -> (char, String) {
         Action::Rebind {
             container_id,
             image_ref,
+            docker_host,
             ..
         } => (
             '~',
             format!(
-                "rebind to container {} ({})",
+                "rebind to container {}{} ({})",
                 short(container_id),
+                on_host(docker_host),
                 escape(image_ref)
             ),
         ),
@@ -84,10 +88,14 @@ fn finding_line(finding: &Finding) -> String {
             game_id,
             container_id,
             kept_container_id,
+            host,
+            kept_host,
         } => format!(
-            "game {game_id}: container {} duplicates kept container {}; left alone",
+            "game {game_id}: container {}{} duplicates kept container {}{}; left alone",
             short(container_id),
-            short(kept_container_id)
+            on_host(host),
+            short(kept_container_id),
+            on_host(kept_host)
         ),
         Finding::StaleContainer {
             game_id,
@@ -125,9 +133,34 @@ fn finding_line(finding: &Finding) -> String {
             short(container_id),
             escape(label)
         ),
-        Finding::RemovalGuardTripped { would_remove, live } => format!(
-            "removal guard tripped: {would_remove} of {live} live records would be removed; no removal planned"
+        Finding::RemovalGuardTripped {
+            host,
+            would_remove,
+            live,
+        } => format!(
+            "removal guard tripped{}: {would_remove} of {live} live records would be removed; \
+             no removal planned",
+            on_host(host)
         ),
+        Finding::HostUnavailable {
+            host,
+            error,
+            records,
+        } => format!(
+            "host \"{}\" is unavailable ({}); its {records} unmatched records are unobserved, \
+             not removed",
+            escape(host),
+            escape(error)
+        ),
+    }
+}
+
+/// ` on host "a"`, or nothing for the host `""` of a fleet of one host.
+fn on_host(host: &str) -> String {
+    if host.is_empty() {
+        String::new()
+    } else {
+        format!(" on host \"{}\"", escape(host))
     }
 }
 

@@ -572,6 +572,7 @@ impl StorePort for MemoryStore {
             return Err(PortError::conflict(changed));
         }
         record.current_container_id = rebind.container_id;
+        record.docker_host = rebind.docker_host;
         record.current_image_ref = rebind.image_ref;
         record.current_engine_version = rebind.engine_version;
         let stored = record.clone();
@@ -608,6 +609,7 @@ impl StorePort for MemoryStore {
         record.current_image_ref = update.current_image_ref;
         record.current_engine_version = update.current_engine_version;
         record.engine_endpoint = update.engine_endpoint;
+        record.docker_host = update.docker_host;
         let stored = record.clone();
         write.answer(stored)
     }
@@ -971,6 +973,7 @@ mod tests {
             current_image_ref: "img".to_owned(),
             current_engine_version: "1.0".to_owned(),
             engine_endpoint: "http://e:8080".to_owned(),
+            docker_host: String::new(),
         };
         let stored = store
             .upsert_adopted(AdoptInsert { record: adopted }, update)

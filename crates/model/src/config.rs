@@ -45,6 +45,11 @@ pub struct Config {
     pub engine_port: u16,
     /// The Docker network of game containers.
     pub docker_network: String,
+    /// The longest listing the containers of one Docker host may take: a host slower than this
+    /// counts as failed to list (its records unobserved, CONTRACT §6) and never holds up the
+    /// pass beyond it.
+    #[serde(with = "duration::non_zero")]
+    pub docker_list_timeout: Duration,
     /// Consecutive failed probes before a record becomes `engine_unreachable` (at least 1).
     pub failure_threshold: NonZeroU32,
     /// How long a `starting` record may go without a container or an answering engine.
@@ -122,6 +127,7 @@ impl Default for Config {
             engine_version_label: "galaxy.engine_version".to_owned(),
             engine_port: 8080,
             docker_network: "galaxy".to_owned(),
+            docker_list_timeout: Duration::from_secs(10),
             failure_threshold: NonZeroU32::new(3).expect("3 is not zero"),
             start_grace: Duration::from_secs(120),
             removal_guard_min: 10,

@@ -106,16 +106,19 @@ pub trait DockerPort: Send + Sync + 'static {
 /// What a caller saw of a runtime record when it decided to write it: the condition of every
 /// compare-and-set write of the [`StorePort`].
 ///
-/// A write applies only if the row still has this status *and* this `current_container_id`.
-/// The status alone is not enough: a restart job that moves a game to a new container leaves
-/// its status `running`, and a pass that planned on the old container must not act on the new
-/// one.
+/// A write applies only if the row still has this status, this `current_container_id` *and*
+/// this `docker_host`. The status alone is not enough: a restart job that moves a game to a new
+/// container leaves its status `running`, and a pass that planned on the old container must
+/// not act on the new one; container ids are unique within a host only (CONTRACT §6), so the
+/// host is part of what names the container.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Expected {
     /// The status the caller saw.
     pub status: RuntimeStatus,
     /// The container id the caller saw on the record (possibly empty).
     pub current_container_id: String,
+    /// The `docker_host` the caller saw on the record, as stored (`""` included).
+    pub docker_host: String,
 }
 
 impl Expected {
@@ -124,12 +127,15 @@ impl Expected {
         Self {
             status: record.status,
             current_container_id: record.current_container_id.clone(),
+            docker_host: record.docker_host.clone(),
         }
     }
 
     /// Whether `record` still holds what was seen.
     pub fn matches(&self, record: &RuntimeRecord) -> bool {
-        record.status == self.status && record.current_container_id == self.current_container_id
+        record.status == self.status
+            && record.current_container_id == self.current_container_id
+            && record.docker_host == self.docker_host
     }
 
     /// What changed since, for the message of a [`PortError::Conflict`]: `record is now
@@ -163,11 +169,15 @@ impl Expected {
                 )
             }
         });
-        match (status, container) {
-            (None, None) => None,
-            (Some(one), None) | (None, Some(one)) => Some(one),
-            (Some(status), Some(container)) => Some(format!("{status}; {container}")),
-        }
+        let host = (record.docker_host != self.docker_host).then(|| {
+            format!(
+                "record now on host {}, not {}",
+                host_words(&record.docker_host),
+                host_words(&self.docker_host)
+            )
+        });
+        let parts: Vec<String> = [status, container, host].into_iter().flatten().collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -190,6 +200,14 @@ fn container_words(id: &str) -> String {
     } else {
         format!("container {}", short_id(id))
     }
+}
+
+/// A host name, quoted and escaped (`""` for the first host).
+fn host_words(host: &str) -> String {
+    format!(
+        "\"{}\"",
+        galaxy_runtime_model::text::escape_foreign(host, 64)
+    )
 }
 
 /// Docker's short form of an id (12 characters), escaped.
@@ -223,6 +241,8 @@ pub struct AdoptUpdate {
     pub current_engine_version: String,
     /// New engine endpoint.
     pub engine_endpoint: String,
+    /// New Docker host (CONTRACT §6; `""` without several hosts).
+    pub docker_host: String,
 }
 
 /// A compare-and-set status change.
@@ -258,6 +278,8 @@ pub struct Rebind {
     pub image_ref: String,
     /// Its engine version.
     pub engine_version: String,
+    /// The host it runs on (CONTRACT §6; `""` without several hosts).
+    pub docker_host: String,
 }
 
 /// One compare-and-set probe-failure counter update of a batch.

@@ -15,9 +15,19 @@ use tokio::sync::Notify;
 /// another (tests, simulations).
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
+/// One Docker host of a reconciler (CONTRACT §6): its configured name (`""` for the one host
+/// of a reconciler given a single Docker port) and its port.
+#[derive(Clone)]
+pub(crate) struct DockerHost {
+    pub name: String,
+    pub port: Arc<dyn DockerPort>,
+}
+
 /// The ports a reconciler works through.
 pub(crate) struct Ports {
-    pub docker: Arc<dyn DockerPort>,
+    /// The Docker hosts, in the order they were given (the first is the one a record's
+    /// `docker_host` of `""` stands for); never empty.
+    pub docker: Vec<DockerHost>,
     pub store: Arc<dyn StorePort>,
     pub engine: Arc<dyn EnginePort>,
     /// The lobby and the outbox its events wait in; `None` without a lobby.
@@ -26,6 +36,21 @@ pub(crate) struct Ports {
     pub scheduler: Arc<dyn Scheduler>,
     pub leader: Option<Arc<dyn LeaderLock>>,
     pub clock: Clock,
+}
+
+impl Ports {
+    /// The Docker port of a record's host (`""`: the first), if the reconciler has it.
+    pub fn docker_of(&self, host: &str) -> Option<&Arc<dyn DockerPort>> {
+        if host.is_empty() {
+            return self.docker.first().map(|h| &h.port);
+        }
+        self.docker.iter().find(|h| h.name == host).map(|h| &h.port)
+    }
+
+    /// Whether the reconciler has several named hosts (CONTRACT §6) rather than one port.
+    pub fn has_named_hosts(&self) -> bool {
+        self.docker.iter().any(|h| !h.name.is_empty())
+    }
 }
 
 /// The lobby, with the outbox from which the relay delivers its events and the signal that

@@ -205,6 +205,7 @@ impl Executor<'_, '_> {
                 docker_network,
                 turn_schedule,
                 status,
+                docker_host,
             } => {
                 self.adopt(
                     *game_id,
@@ -219,7 +220,7 @@ impl Executor<'_, '_> {
                         turn_schedule: turn_schedule.clone(),
                         probe_failures: 0,
                         status_changed_at: self.at,
-                        docker_host: String::new(),
+                        docker_host: docker_host.clone(),
                     },
                 )
                 .await
@@ -229,6 +230,7 @@ impl Executor<'_, '_> {
                 container_id,
                 image_ref,
                 engine_version,
+                docker_host,
             } => {
                 let Some(expected) = self.expected(*game_id, action.kind()) else {
                     return;
@@ -240,6 +242,7 @@ impl Executor<'_, '_> {
                     container_id: container_id.clone(),
                     image_ref: image_ref.clone(),
                     engine_version: engine_version.clone(),
+                    docker_host: docker_host.clone(),
                 };
                 match self.ports.store.rebind(rebind).await {
                     Ok(record) => {
@@ -264,7 +267,11 @@ impl Executor<'_, '_> {
                 };
                 if *to == RuntimeStatus::Removed
                     && !self
-                        .confirm_gone(*game_id, &expected.current_container_id)
+                        .confirm_gone(
+                            *game_id,
+                            &expected.docker_host,
+                            &expected.current_container_id,
+                        )
                         .await
                 {
                     self.report.skipped_removals += 1;
@@ -314,6 +321,7 @@ impl Executor<'_, '_> {
             current_image_ref: record.current_image_ref.clone(),
             current_engine_version: record.current_engine_version.clone(),
             engine_endpoint: record.engine_endpoint.clone(),
+            docker_host: record.docker_host.clone(),
         };
         let wanted = record.clone();
         let answer = self
@@ -355,11 +363,22 @@ impl Executor<'_, '_> {
     /// hiccup, a listing cut short). Only a `NotFound` from inspecting the recorded container,
     /// or an answer describing another container (Docker also resolves names and id prefixes),
     /// lets the removal go ahead; anything else skips it — never remove on doubt.
-    async fn confirm_gone(&self, game_id: GameId, container_id: &str) -> bool {
+    ///
+    /// The inspect goes to the record's host (CONTRACT §6): the same id on another host is
+    /// another container. A record on a host the reconciler does not have is never removed
+    /// (the planner leaves such records unobserved anyway).
+    async fn confirm_gone(&self, game_id: GameId, host: &str, container_id: &str) -> bool {
         if container_id.is_empty() {
             return true;
         }
-        match self.ports.docker.inspect(container_id).await {
+        let Some(docker) = self.ports.docker_of(host) else {
+            warn!(
+                "not removing game {game_id}: its record is on Docker host {host:?}, which this \
+                 reconciler does not have"
+            );
+            return false;
+        };
+        match docker.inspect(container_id).await {
             Err(e) if e.is_not_found() => true,
             Ok(answer) if !is_same_container(&answer, container_id) => {
                 debug!(
@@ -503,7 +522,9 @@ fn is_same_container(answer: &ContainerSummary, recorded: &str) -> bool {
 /// Whether `row` holds what an adoption of `wanted` writes: its status on its container (a
 /// container id names one container for ever, so whoever wrote it, the game runs there).
 fn is_our_adoption(row: &RuntimeRecord, wanted: &RuntimeRecord) -> bool {
-    row.status == wanted.status && row.current_container_id == wanted.current_container_id
+    row.status == wanted.status
+        && row.current_container_id == wanted.current_container_id
+        && row.docker_host == wanted.docker_host
 }
 
 fn no_record(game_id: GameId) -> PortError {

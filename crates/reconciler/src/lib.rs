@@ -39,7 +39,7 @@ pub use planner::{
 
 pub use addressing::probe_endpoint;
 pub use context::Clock;
-pub use reconciler::{BuildError, PlannedPass, Reconciler, ReconcilerBuilder};
+pub use reconciler::{BuildError, PlannedPass, Reconciler, ReconcilerBuilder, check_host_name};
 pub use relay::DeliveryReport;
 pub use report::{ActionFailure, ObserveStep, PassDurations, PassError, PassReport};
 pub use runner::TriggerHandle;

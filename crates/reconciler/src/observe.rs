@@ -7,9 +7,12 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use std::time::Duration;
 
-use galaxy_runtime_model::{Config, GameId, Observation, PassKind, ProbeOutcome, duration};
+use galaxy_runtime_model::{
+    Config, ContainerSummary, GameId, HostObservation, Observation, PassKind, ProbeOutcome,
+    duration,
+};
 use galaxy_runtime_ports::{EnginePort, LabelFilter, PortError, error_chain};
-use log::debug;
+use log::{debug, warn};
 use tokio::time::Instant;
 
 use crate::addressing::probe_endpoint;
@@ -68,9 +71,7 @@ pub(crate) async fn observe(
 ) -> Result<Observed, (ObserveStep, PortError)> {
     let now = (ports.clock)();
     let filter = LabelFilter::single(&config.managed_label, &config.managed_label_value);
-    let containers = ports
-        .docker
-        .list_managed(&filter)
+    let (hosts, containers) = list_hosts(ports, config, &filter)
         .await
         .map_err(|e| (ObserveStep::ListContainers, e))?;
     let records = ports
@@ -79,7 +80,7 @@ pub(crate) async fn observe(
         .await
         .map_err(|e| (ObserveStep::ListRecords, e))?;
 
-    let needs = observation_needs(&containers, &records, config, how.pass);
+    let needs = observation_needs(&hosts, &containers, &records, config, how.pass);
     debug!(
         "observed {} managed containers and {} runtime records; {} unrecorded games, {} engines to probe",
         containers.len(),
@@ -114,11 +115,73 @@ pub(crate) async fn observe(
             games,
             probes,
             projections_error: projections_failed.as_ref().map(|e| error_chain(e)),
-            hosts: Vec::new(),
+            hosts,
         },
         projections_failed,
         probes_made,
     })
+}
+
+/// Lists the managed containers of every Docker host at once, each under
+/// `docker_list_timeout`, so that the pass waits for its slowest host at most that long, never
+/// for the sum of the hosts.
+///
+/// With one port (the host `""`), its failure fails the pass, as before hosts existed. With
+/// named hosts (CONTRACT §6) each container is stamped with its host's name, a host that fails
+/// is reported in the observation's `hosts` with its error — its records are then unobserved,
+/// not missing — and only every host failing fails the pass.
+async fn list_hosts(
+    ports: &Ports,
+    config: &Config,
+    filter: &LabelFilter,
+) -> Result<(Vec<HostObservation>, Vec<ContainerSummary>), PortError> {
+    let timeout = config.docker_list_timeout;
+    let listings = futures_util::future::join_all(ports.docker.iter().map(|host| async move {
+        let listed = match tokio::time::timeout(timeout, host.port.list_managed(filter)).await {
+            Ok(listed) => listed,
+            Err(_) => Err(PortError::timeout(
+                format!("listing the containers of Docker host {:?}", host.name),
+                timeout,
+            )),
+        };
+        (host, listed)
+    }))
+    .await;
+    if !ports.has_named_hosts() {
+        let mut containers = Vec::new();
+        for (_, listed) in listings {
+            containers.append(&mut listed?);
+        }
+        return Ok((Vec::new(), containers));
+    }
+    let mut hosts = Vec::with_capacity(listings.len());
+    let mut containers = Vec::new();
+    let mut last_error = None;
+    for (host, listed) in listings {
+        match listed {
+            Ok(mut listed) => {
+                for container in &mut listed {
+                    container.host.clone_from(&host.name);
+                }
+                containers.append(&mut listed);
+                hosts.push(HostObservation::listed(&host.name));
+            }
+            Err(e) => {
+                let error = error_chain(&e);
+                warn!(
+                    "Docker host {:?} failed to list its containers: {error}; its records are \
+                     unobserved this pass",
+                    host.name
+                );
+                hosts.push(HostObservation::failed(&host.name, error));
+                last_error = Some(e);
+            }
+        }
+    }
+    match last_error {
+        Some(e) if hosts.iter().all(|h| h.error.is_some()) => Err(e),
+        _ => Ok((hosts, containers)),
+    }
 }
 
 /// Probes every target, at most `probe_concurrency` at once, each bounded by `probe_timeout`,

@@ -30,6 +30,9 @@ pub enum Action {
         turn_schedule: String,
         /// `running` when the container runs, else `stopped`.
         status: RuntimeStatus,
+        /// The host the container was listed on (§6); omitted when `""`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        docker_host: String,
     },
     /// R7: the record follows the container that really runs the game.
     Rebind {
@@ -41,6 +44,9 @@ pub enum Action {
         image_ref: String,
         /// Its engine version (R11), possibly empty.
         engine_version: String,
+        /// The host the container was listed on (§6); omitted when `""`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        docker_host: String,
     },
     /// R6, R9: a compare-and-set status change.
     SetStatus {
@@ -145,6 +151,12 @@ pub enum Finding {
         container_id: String,
         /// The container kept.
         kept_container_id: String,
+        /// The host of the container left aside (§6); omitted when `""`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        host: String,
+        /// The host of the container kept (§6); omitted when `""`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        kept_host: String,
     },
     /// R5: a container for a game whose record is terminal.
     StaleContainer {
@@ -184,12 +196,25 @@ pub enum Finding {
         /// The label's key.
         label: String,
     },
-    /// R12: too many removals at once; none was planned.
+    /// R12: too many removals at once on one host; none of them was planned.
     RemovalGuardTripped {
-        /// How many removals the pass would have made.
+        /// The host (§6); omitted when `""`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        host: String,
+        /// How many removals the pass would have made on the host.
         would_remove: u64,
-        /// How many non-terminal records there are.
+        /// How many non-terminal records the host has.
         live: u64,
+    },
+    /// R6′: a host that failed to list, or that records name but the observation does not
+    /// have; its records without a match are unobserved (no action), not missing.
+    HostUnavailable {
+        /// The host.
+        host: String,
+        /// Why it failed to list, or `not configured`.
+        error: String,
+        /// How many of its records are unobserved (possibly 0).
+        records: u64,
     },
 }
 
@@ -205,6 +230,7 @@ impl Finding {
             Self::AdoptionUndecided { .. } => "adoption_undecided",
             Self::InvalidLabel { .. } => "invalid_label",
             Self::RemovalGuardTripped { .. } => "removal_guard_tripped",
+            Self::HostUnavailable { .. } => "host_unavailable",
         }
     }
 
@@ -219,11 +245,12 @@ impl Finding {
             Self::AdoptionUndecided { .. } => 5,
             Self::InvalidLabel { .. } => 6,
             Self::RemovalGuardTripped { .. } => 7,
+            Self::HostUnavailable { .. } => 8,
         }
     }
 
     /// Every `kind` word, in sort order.
-    pub const KINDS: [&'static str; 8] = [
+    pub const KINDS: [&'static str; 9] = [
         "unrecognized_container",
         "duplicate_container",
         "stale_container",
@@ -232,6 +259,7 @@ impl Finding {
         "adoption_undecided",
         "invalid_label",
         "removal_guard_tripped",
+        "host_unavailable",
     ];
 }
 

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use galaxy_runtime_model::{
-    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, PassKind,
-    ProbeOutcome, RuntimeRecord, RuntimeStatus,
+    Config, ContainerState, ContainerSummary, GameId, GameProjection, HostObservation, Observation,
+    PassKind, ProbeOutcome, RuntimeRecord, RuntimeStatus,
 };
 
 use crate::plan::{Action, Finding, Plan};
@@ -20,6 +20,8 @@ pub const CONTAINER_DISAPPEARED: &str = "container disappeared";
 pub const ENGINE_REACHABLE: &str = "engine reachable";
 /// The failure of a running matched container without a probe outcome (R9, §5).
 pub const NO_PROBE_RESULT: &str = "no probe result";
+/// The error of `host_unavailable` for a host that records name but the observation lacks (§6).
+pub const HOST_NOT_CONFIGURED: &str = "not configured";
 
 /// An engine the pass must probe (R9): the matched record and container, borrowed from what
 /// the observe step listed (a large fleet is not copied to be probed).
@@ -43,20 +45,21 @@ pub struct ObservationNeeds<'a> {
     pub probes: Vec<ProbeTarget<'a>>,
 }
 
-/// Decides, from the containers and records alone, which projections to load and which engines
-/// to probe (none in a quick pass, which does not apply R9).
+/// Decides, from the hosts, containers and records alone, which projections to load and which
+/// engines to probe (none in a quick pass, which does not apply R9).
 pub fn observation_needs<'a>(
+    hosts: &'a [HostObservation],
     containers: &'a [ContainerSummary],
     records: &'a [RuntimeRecord],
     config: &Config,
     pass: PassKind,
 ) -> ObservationNeeds<'a> {
-    let fleet = Fleet::new(containers, records, config);
+    let fleet = Fleet::new(Hosts::new(hosts), containers, records, config);
     let mut probes: Vec<ProbeTarget> = records
         .iter()
         .filter(|r| pass.is_full() && needs_probe(r.status))
         .filter_map(|record| {
-            let container = fleet.match_record(record)?;
+            let container = fleet.match_record(record, fleet.hosts.of(record))?;
             container.is_running().then_some(ProbeTarget {
                 game_id: record.game_id,
                 record,
@@ -84,9 +87,15 @@ pub fn observation_needs<'a>(
 /// the containers, records and games in the observation (container ids are unique, as Docker
 /// guarantees).
 pub fn plan(observation: &Observation, config: &Config) -> Plan {
-    let fleet = Fleet::new(&observation.containers, &observation.records, config);
+    let fleet = Fleet::new(
+        Hosts::new(&observation.hosts),
+        &observation.containers,
+        &observation.records,
+        config,
+    );
     let mut actions = Vec::new();
     let mut findings = fleet.findings.clone();
+    let mut tally = HostTally::default();
 
     for record in &observation.records {
         plan_record(
@@ -94,10 +103,12 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
             &fleet,
             observation,
             config,
+            &mut tally,
             &mut actions,
             &mut findings,
         );
     }
+    tally.unavailable_hosts(&observation.hosts, &mut findings);
 
     // R10: kept containers of games without any record. Without the projections (their load
     // failed) nothing is known about those games: neither adopted nor orphans.
@@ -133,6 +144,7 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
                 } else {
                     RuntimeStatus::Stopped
                 },
+                docker_host: container.host.clone(),
             }),
             None => findings.push(Finding::OrphanContainer {
                 game_id,
@@ -141,16 +153,17 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
         }
     }
 
-    apply_removal_guard(&observation.records, config, &mut actions, &mut findings);
+    tally.apply_removal_guard(config, &mut actions, &mut findings);
     Plan::new(actions, findings)
 }
 
-/// R5–R9 for one record.
-fn plan_record(
-    record: &RuntimeRecord,
-    fleet: &Fleet<'_, '_>,
+/// R5–R9 (and R6′) for one record.
+fn plan_record<'a>(
+    record: &'a RuntimeRecord,
+    fleet: &Fleet<'a, '_>,
     observation: &Observation,
     config: &Config,
+    tally: &mut HostTally<'a>,
     actions: &mut Vec<Action>,
     findings: &mut Vec<Finding>,
 ) {
@@ -168,12 +181,17 @@ fn plan_record(
     }
     let in_start_grace = record.status == RuntimeStatus::Starting
         && observation.now.saturating_since(record.status_changed_at) < config.start_grace;
+    let host = fleet.hosts.of(record);
+    tally.live(host);
 
-    // R4 / R6
-    let Some(container) = fleet.match_record(record) else {
-        if in_start_grace {
+    // R4 / R6′ / R6
+    let Some(container) = fleet.match_record(record, host) else {
+        if !fleet.hosts.observed(host) {
+            tally.unobserved(host);
+        } else if in_start_grace {
             findings.push(Finding::AwaitingContainer { game_id });
         } else {
+            tally.removal(game_id, host);
             actions.push(Action::SetStatus {
                 game_id,
                 from: record.status,
@@ -184,13 +202,14 @@ fn plan_record(
         return;
     };
 
-    // R7
-    if container.id != record.current_container_id {
+    // R7: across hosts too.
+    if container.id != record.current_container_id || container.host != host {
         actions.push(Action::Rebind {
             game_id,
             container_id: container.id.clone(),
             image_ref: container.image_ref.clone(),
             engine_version: fleet.engine_version(container).to_owned(),
+            docker_host: container.host.clone(),
         });
     }
 
@@ -256,20 +275,139 @@ fn needs_probe(status: RuntimeStatus) -> bool {
     )
 }
 
-/// R12: a pass that would remove too much of the fleet removes nothing.
-fn apply_removal_guard(
-    records: &[RuntimeRecord],
-    config: &Config,
-    actions: &mut Vec<Action>,
-    findings: &mut Vec<Finding>,
-) {
-    let live = records.iter().filter(|r| !r.is_terminal()).count() as u64;
-    let would_remove = actions.iter().filter(|a| a.is_removal()).count() as u64;
-    if would_remove > u64::from(config.removal_guard_min)
-        && would_remove as f64 > config.removal_guard_fraction * live as f64
+/// The hosts of an observation (§6): which is first, which listed and which failed.
+struct Hosts<'a> {
+    /// The host a record's `docker_host` of `""` stands for.
+    first: &'a str,
+    /// Every host of the observation, with its error if it failed to list; empty for the one
+    /// host `""` that listed fine.
+    all: IdMap<&'a str, Option<&'a str>>,
+}
+
+impl<'a> Hosts<'a> {
+    fn new(hosts: &'a [HostObservation]) -> Self {
+        let mut all = id_map(hosts.len());
+        all.extend(hosts.iter().map(|h| (h.name.as_str(), h.error.as_deref())));
+        Self {
+            first: hosts.first().map_or("", |h| h.name.as_str()),
+            all,
+        }
+    }
+
+    /// A record's effective host: its `docker_host`, or the first host for `""`.
+    fn of<'r>(&self, record: &'r RuntimeRecord) -> &'r str
+    where
+        'a: 'r,
     {
-        actions.retain(|a| !a.is_removal());
-        findings.push(Finding::RemovalGuardTripped { would_remove, live });
+        if record.docker_host.is_empty() {
+            self.first
+        } else {
+            &record.docker_host
+        }
+    }
+
+    /// Whether the host is among the hosts and listed fine.
+    fn observed(&self, host: &str) -> bool {
+        if self.all.is_empty() {
+            host.is_empty()
+        } else {
+            matches!(self.all.get(host), Some(None))
+        }
+    }
+}
+
+/// What R6′ and R12 count per host while the records are planned.
+#[derive(Default)]
+struct HostTally<'a> {
+    /// Non-terminal records by host.
+    live: IdMap<&'a str, u64>,
+    /// Unobserved records by host.
+    unobserved: IdMap<&'a str, u64>,
+    /// The host of each game the plan removes.
+    removals: IdMap<GameId, &'a str>,
+}
+
+impl<'a> HostTally<'a> {
+    fn live(&mut self, host: &'a str) {
+        *self.live.entry(host).or_default() += 1;
+    }
+
+    fn unobserved(&mut self, host: &'a str) {
+        *self.unobserved.entry(host).or_default() += 1;
+    }
+
+    fn removal(&mut self, game_id: GameId, host: &'a str) {
+        self.removals.insert(game_id, host);
+    }
+
+    /// R6′: one `host_unavailable` per host that failed to list, and per host that records
+    /// name but the observation does not have.
+    fn unavailable_hosts(&self, hosts: &[HostObservation], findings: &mut Vec<Finding>) {
+        let count = |host: &str| self.unobserved.get(host).copied().unwrap_or(0);
+        for host in hosts {
+            if let Some(error) = &host.error {
+                findings.push(Finding::HostUnavailable {
+                    host: host.name.clone(),
+                    error: error.clone(),
+                    records: count(&host.name),
+                });
+            }
+        }
+        let known = |name: &str| {
+            if hosts.is_empty() {
+                name.is_empty()
+            } else {
+                hosts.iter().any(|h| h.name == name)
+            }
+        };
+        for (&host, &records) in &self.unobserved {
+            if !known(host) {
+                findings.push(Finding::HostUnavailable {
+                    host: host.to_owned(),
+                    error: HOST_NOT_CONFIGURED.to_owned(),
+                    records,
+                });
+            }
+        }
+    }
+
+    /// R12, per host: a host whose pass would remove too much of its fleet loses its removals.
+    fn apply_removal_guard(
+        &self,
+        config: &Config,
+        actions: &mut Vec<Action>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let mut would_remove: IdMap<&str, u64> = id_map(self.live.len());
+        for host in self.removals.values() {
+            *would_remove.entry(host).or_default() += 1;
+        }
+        let tripped: Vec<&str> = would_remove
+            .iter()
+            .filter(|&(host, &k)| {
+                let live = self.live.get(host).copied().unwrap_or(0);
+                k > u64::from(config.removal_guard_min)
+                    && k as f64 > config.removal_guard_fraction * live as f64
+            })
+            .map(|(host, _)| *host)
+            .collect();
+        if tripped.is_empty() {
+            return;
+        }
+        actions.retain(|a| {
+            !(a.is_removal()
+                && self
+                    .removals
+                    .get(&a.game_id())
+                    .is_some_and(|host| tripped.contains(host)))
+        });
+        for host in tripped {
+            findings.push(Finding::RemovalGuardTripped {
+                host: host.to_owned(),
+                would_remove: would_remove[host],
+                live: self.live.get(host).copied().unwrap_or(0),
+            });
+        }
     }
 }
 
@@ -343,8 +481,10 @@ struct Kept<'a> {
 /// R1–R4: the managed containers, indexed, with the findings they give.
 struct Fleet<'a, 'c> {
     config: &'c Config,
-    /// Every managed container that takes part (duplicates left aside), by id.
-    by_id: IdMap<&'a str, &'a ContainerSummary>,
+    /// The hosts of the observation.
+    hosts: Hosts<'a>,
+    /// Every managed container that takes part (duplicates left aside), by host and id.
+    by_id: IdMap<(&'a str, &'a str), &'a ContainerSummary>,
     /// The kept container of each recognised game id.
     kept: IdMap<GameId, Kept<'a>>,
     /// R2, R3 and R11 findings.
@@ -353,12 +493,14 @@ struct Fleet<'a, 'c> {
 
 impl<'a, 'c> Fleet<'a, 'c> {
     fn new(
+        hosts: Hosts<'a>,
         containers: &'a [ContainerSummary],
         records: &'a [RuntimeRecord],
         config: &'c Config,
     ) -> Self {
         let mut fleet = Self {
             config,
+            hosts,
             by_id: id_map(containers.len()),
             kept: id_map(containers.len()),
             findings: Vec::new(),
@@ -384,7 +526,9 @@ impl<'a, 'c> Fleet<'a, 'c> {
                     label: config.engine_version_label.clone(),
                 });
             }
-            fleet.by_id.insert(&container.id, container);
+            fleet
+                .by_id
+                .insert((&container.host, &container.id), container);
             // R2
             let Some(game_id) = game_id_of(container.bare_name(), &config.container_name_prefix)
             else {
@@ -422,26 +566,34 @@ impl<'a, 'c> Fleet<'a, 'c> {
                 continue;
             };
             kept.recorded = true;
-            if kept.container.id == record.current_container_id {
+            let host = fleet.hosts.of(record);
+            let is_own =
+                |c: &ContainerSummary| c.id == record.current_container_id && c.host == host;
+            if is_own(kept.container) {
                 continue;
             }
-            if let Some(own) = contenders.get_mut(&record.game_id).and_then(|list| {
-                list.iter_mut()
-                    .find(|c| c.container.id == record.current_container_id)
-            }) {
+            if let Some(own) = contenders
+                .get_mut(&record.game_id)
+                .and_then(|list| list.iter_mut().find(|c| is_own(c.container)))
+            {
                 std::mem::swap(&mut kept.container, &mut own.container);
                 std::mem::swap(&mut kept.engine_version, &mut own.engine_version);
             }
         }
 
         for (game_id, losers) in contenders {
-            let kept_container_id = &fleet.kept[&game_id].container.id;
+            let kept = fleet.kept[&game_id].container;
             for loser in losers {
-                fleet.by_id.remove(loser.container.id.as_str());
+                let loser = loser.container;
+                fleet
+                    .by_id
+                    .remove(&(loser.host.as_str(), loser.id.as_str()));
                 fleet.findings.push(Finding::DuplicateContainer {
                     game_id,
-                    container_id: loser.container.id.clone(),
-                    kept_container_id: kept_container_id.clone(),
+                    container_id: loser.id.clone(),
+                    kept_container_id: kept.id.clone(),
+                    host: loser.host.clone(),
+                    kept_host: kept.host.clone(),
                 });
             }
         }
@@ -456,8 +608,9 @@ impl<'a, 'c> Fleet<'a, 'c> {
             .unwrap_or("")
     }
 
-    /// R4: the container of a non-terminal record, if any.
-    fn match_record(&self, record: &RuntimeRecord) -> Option<&'a ContainerSummary> {
+    /// R4: the container of a non-terminal record whose (effective) host is `host`, if any:
+    /// the one with its container id on its host, else its game's kept one on any host.
+    fn match_record(&self, record: &RuntimeRecord, host: &str) -> Option<&'a ContainerSummary> {
         let kept = self.kept.get(&record.game_id).map(|kept| kept.container);
         let recorded = record.current_container_id.as_str();
         if recorded.is_empty() {
@@ -465,10 +618,10 @@ impl<'a, 'c> Fleet<'a, 'c> {
         }
         // Usually the recorded container is the game's kept one: then no id lookup (hashing a
         // 64-character id) is needed to know the id lookup would find it.
-        if let Some(container) = kept.filter(|c| c.id == recorded) {
+        if let Some(container) = kept.filter(|c| c.id == recorded && c.host == host) {
             return Some(container);
         }
-        self.by_id.get(recorded).copied().or(kept)
+        self.by_id.get(&(host, recorded)).copied().or(kept)
     }
 }
 
@@ -493,12 +646,14 @@ fn our_labels<'a>(
 }
 
 /// R3 after its first criterion: whether `candidate` should be kept over `current` — running
-/// over not running, then the latest created, then the smallest id.
+/// over not running, then the latest created, then the smallest `(host, id)`.
 fn outranks(candidate: &ContainerSummary, current: &ContainerSummary) -> bool {
     let first =
         (candidate.is_running(), candidate.created).cmp(&(current.is_running(), current.created));
-    // Equal so far: the smallest id wins.
-    first.then_with(|| current.id.cmp(&candidate.id)).is_gt()
+    // Equal so far: the smallest (host, id) wins.
+    first
+        .then_with(|| (&current.host, &current.id).cmp(&(&candidate.host, &candidate.id)))
+        .is_gt()
 }
 
 /// R2: the game id of a container name (without its leading `/`).

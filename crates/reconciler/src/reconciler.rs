@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Jitter;
-use crate::context::{Clock, Lobby, PlanBasis, Ports};
+use crate::context::{Clock, DockerHost, Lobby, PlanBasis, Ports};
 use crate::execute;
 use crate::observe::{self, Observed, Observing};
 use crate::relay::{DeliveryReport, Relay};
@@ -133,6 +133,9 @@ pub enum BuildError {
     /// The configuration breaks an invariant.
     #[error("invalid configuration: {0}")]
     InvalidConfig(#[from] ConfigError),
+    /// The Docker hosts cannot be told apart (CONTRACT §6).
+    #[error("invalid Docker hosts: {0}")]
+    Hosts(String),
 }
 
 /// Builds a [`Reconciler`] from ports given as `Arc<dyn Port>`s. See [`Reconciler::builder`].
@@ -140,6 +143,7 @@ pub enum BuildError {
 #[must_use = "a builder does nothing until .build() is called"]
 pub struct ReconcilerBuilder {
     docker: Option<Arc<dyn DockerPort>>,
+    docker_hosts: Vec<DockerHost>,
     store: Option<Arc<dyn StorePort>>,
     engine: Option<Arc<dyn EnginePort>>,
     /// `Some(None)`: explicitly without a lobby.
@@ -156,6 +160,14 @@ impl fmt::Debug for ReconcilerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReconcilerBuilder")
             .field("docker", &self.docker.is_some())
+            .field(
+                "docker_hosts",
+                &self
+                    .docker_hosts
+                    .iter()
+                    .map(|h| h.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .field("store", &self.store.is_some())
             .field("engine", &self.engine.is_some())
             .field("lobby", &self.lobby.is_some())
@@ -169,9 +181,23 @@ impl fmt::Debug for ReconcilerBuilder {
 }
 
 impl ReconcilerBuilder {
-    /// The container runtime (required).
+    /// The container runtime: one Docker host, named `""` (required, unless
+    /// [`Self::docker_host`] gives named hosts instead).
     pub fn docker(mut self, docker: Arc<dyn DockerPort>) -> Self {
         self.docker = Some(docker);
+        self
+    }
+
+    /// One of several Docker hosts (CONTRACT §6), by its configured name (`[a-z0-9._-]`, 1 to
+    /// 64 characters, unique). Their containers are listed concurrently, each under
+    /// `docker_list_timeout`; a host that fails to list leaves its records unobserved, and only
+    /// every host failing fails the pass. The first host given is the one a record's
+    /// `docker_host` of `""` stands for. Not together with [`Self::docker`].
+    pub fn docker_host(mut self, name: impl Into<String>, docker: Arc<dyn DockerPort>) -> Self {
+        self.docker_hosts.push(DockerHost {
+            name: name.into(),
+            port: docker,
+        });
         self
     }
 
@@ -254,7 +280,7 @@ impl ReconcilerBuilder {
         let config = self.config.unwrap_or_default();
         config.validate()?;
         let ports = Ports {
-            docker: required(self.docker, "docker")?,
+            docker: docker_hosts(self.docker, self.docker_hosts)?,
             store: required(self.store, "store")?,
             engine: required(self.engine, "engine")?,
             lobby: match self.lobby {
@@ -292,6 +318,64 @@ impl ReconcilerBuilder {
                 running: watch::Sender::new(false),
             }),
         })
+    }
+}
+
+/// The Docker hosts of a reconciler: one port named `""`, or named hosts, checked.
+fn docker_hosts(
+    single: Option<Arc<dyn DockerPort>>,
+    named: Vec<DockerHost>,
+) -> Result<Vec<DockerHost>, BuildError> {
+    match (single, named.is_empty()) {
+        (Some(port), true) => Ok(vec![DockerHost {
+            name: String::new(),
+            port,
+        }]),
+        (None, true) => Err(BuildError::MissingPort {
+            port: "docker",
+            hint: ", or .docker_host(name, …) for each of several hosts",
+        }),
+        (Some(_), false) => Err(BuildError::Hosts(
+            "both .docker(…) and .docker_host(…) were given: one Docker port, or named hosts"
+                .to_owned(),
+        )),
+        (None, false) => {
+            let mut seen = std::collections::HashSet::new();
+            for host in &named {
+                check_host_name(&host.name).map_err(BuildError::Hosts)?;
+                if !seen.insert(host.name.as_str()) {
+                    return Err(BuildError::Hosts(format!(
+                        "two Docker hosts are named {:?}",
+                        host.name
+                    )));
+                }
+            }
+            Ok(named)
+        }
+    }
+}
+
+/// Whether `name` can name a Docker host (CONTRACT §6): 1 to 64 of `a-z 0-9 . _ -`.
+///
+/// ```
+/// use galaxy_runtime_reconciler::check_host_name;
+///
+/// assert!(check_host_name("eu-west-1.a").is_ok());
+/// assert!(check_host_name("").is_err());
+/// assert!(check_host_name("Host A").is_err());
+/// ```
+pub fn check_host_name(name: &str) -> Result<(), String> {
+    let acceptable = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if acceptable {
+        Ok(())
+    } else {
+        Err(format!(
+            "Docker host name {:?} is not 1 to 64 of a-z 0-9 . _ -",
+            galaxy_runtime_model::text::escape_foreign(name, 80)
+        ))
     }
 }
 
@@ -669,9 +753,13 @@ fn log_findings(findings: &[Finding]) {
                 game_id,
                 container_id,
                 kept_container_id,
+                host,
+                kept_host,
             } => warn!(
                 "duplicate_container game_id={game_id} container_id={container_id:?} \
-                 kept_container_id={kept_container_id:?}"
+                 kept_container_id={kept_container_id:?}{}{}",
+                host_field("host", host),
+                host_field("kept_host", kept_host)
             ),
             Finding::StaleContainer {
                 game_id,
@@ -699,11 +787,33 @@ fn log_findings(findings: &[Finding]) {
                 container_id,
                 label,
             } => warn!("invalid_label container_id={container_id:?} label={label:?}"),
-            Finding::RemovalGuardTripped { would_remove, live } => warn!(
-                "removal_guard_tripped: {would_remove} of {live} live records would be removed; \
-                 none is"
+            Finding::RemovalGuardTripped {
+                host,
+                would_remove,
+                live,
+            } => warn!(
+                "removal_guard_tripped{}: {would_remove} of {live} live records would be \
+                 removed; none is",
+                host_field("host", host)
+            ),
+            Finding::HostUnavailable {
+                host,
+                error,
+                records,
+            } => warn!(
+                "host_unavailable host={host:?} records={records}: {error}; its records are \
+                 unobserved and nothing is done to them"
             ),
         }
+    }
+}
+
+/// ` host="a"` for a log line, or nothing for the host `""` (a fleet of one host).
+fn host_field(name: &str, host: &str) -> String {
+    if host.is_empty() {
+        String::new()
+    } else {
+        format!(" {name}={host:?}")
     }
 }
 

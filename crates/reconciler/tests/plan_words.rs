@@ -25,12 +25,14 @@ fn every_action(game_id: GameId) -> Vec<Action> {
             docker_network: "galaxy".to_owned(),
             turn_schedule: "0 */6 * * *".to_owned(),
             status: RuntimeStatus::Running,
+            docker_host: "a".to_owned(),
         },
         Action::Rebind {
             game_id,
             container_id: "c2".to_owned(),
             image_ref: "galaxy/engine:1.5".to_owned(),
             engine_version: "1.5.0".to_owned(),
+            docker_host: "b".to_owned(),
         },
         Action::SetStatus {
             game_id,
@@ -71,6 +73,8 @@ fn every_finding() -> Vec<Finding> {
             game_id: game(1),
             container_id: "c2".to_owned(),
             kept_container_id: "c1".to_owned(),
+            host: "b".to_owned(),
+            kept_host: "a".to_owned(),
         },
         Finding::StaleContainer {
             game_id: game(2),
@@ -92,8 +96,14 @@ fn every_finding() -> Vec<Finding> {
             label: "galaxy.engine_version".to_owned(),
         },
         Finding::RemovalGuardTripped {
+            host: "a".to_owned(),
             would_remove: 12,
             live: 20,
+        },
+        Finding::HostUnavailable {
+            host: "b".to_owned(),
+            error: "connection refused".to_owned(),
+            records: 3,
         },
     ];
     for finding in &findings {
@@ -105,7 +115,8 @@ fn every_finding() -> Vec<Finding> {
             | Finding::OrphanContainer { .. }
             | Finding::AdoptionUndecided { .. }
             | Finding::InvalidLabel { .. }
-            | Finding::RemovalGuardTripped { .. } => {}
+            | Finding::RemovalGuardTripped { .. }
+            | Finding::HostUnavailable { .. } => {}
         }
     }
     findings

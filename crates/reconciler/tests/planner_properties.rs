@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use galaxy_runtime_model::{
-    Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, PassKind,
-    ProbeOutcome, RuntimeRecord, RuntimeStatus, Scenario, Timestamp,
+    Config, ContainerState, ContainerSummary, GameId, GameProjection, HostObservation, Observation,
+    PassKind, ProbeOutcome, RuntimeRecord, RuntimeStatus, Scenario, Timestamp,
 };
 use galaxy_runtime_reconciler::{Action, Finding, plan};
 use proptest::prelude::*;
@@ -90,10 +90,32 @@ prop_compose! {
         games in prop::collection::btree_set(0u8..10, 0..10),
         probes in prop::collection::btree_map(0u8..10, probe(), 0..10),
         quick in any::<bool>(),
+        hosts_kind in 0u8..4,
+        host_picks in prop::collection::vec(0usize..4, 26),
     ) -> Observation {
-        // Docker never lists two containers with one id; a store never holds two records of a game.
+        // CONTRACT §6: no hosts (one host ""), two hosts that listed, two of which one failed,
+        // or no hosts and records naming a host that is not configured.
+        let hosts = match hosts_kind {
+            1 => vec![HostObservation::listed("a"), HostObservation::listed("b")],
+            2 => vec![HostObservation::listed("a"), HostObservation::failed("b", "connection refused")],
+            _ => Vec::new(),
+        };
+        let mut containers: Vec<ContainerSummary> = containers;
+        let mut records: Vec<RuntimeRecord> = records;
+        if !hosts.is_empty() {
+            for (c, pick) in containers.iter_mut().zip(&host_picks) {
+                c.host = hosts[pick % hosts.len()].name.clone();
+            }
+        }
+        if hosts_kind > 0 {
+            for (r, pick) in records.iter_mut().zip(&host_picks[14..]) {
+                r.docker_host = ["", "a", "b", "c"][*pick].to_owned();
+            }
+        }
+        // Docker never lists two containers with one id on a host; a store never holds two
+        // records of a game.
         let mut ids = HashSet::new();
-        let containers = containers.into_iter().filter(|c| ids.insert(c.id.clone())).collect();
+        let containers = containers.into_iter().filter(|c| ids.insert((c.host.clone(), c.id.clone()))).collect();
         let mut games_seen = HashSet::new();
         let records = records.into_iter().filter(|r| games_seen.insert(r.game_id)).collect();
         Observation {
@@ -104,8 +126,28 @@ prop_compose! {
             games: games.into_iter().map(|g| GameProjection { game_id: gid(g), turn_schedule: String::new() }).collect(),
             probes: probes.into_iter().map(|(g, p)| (gid(g), p)).collect(),
             projections_error: None,
-            hosts: Vec::new(),
+            hosts,
         }
+    }
+}
+
+/// A record's host as §6 reads it: its `docker_host`, or the first host for `""`.
+fn host_of<'a>(obs: &'a Observation, record: &'a RuntimeRecord) -> &'a str {
+    if record.docker_host.is_empty() {
+        obs.hosts.first().map_or("", |h| h.name.as_str())
+    } else {
+        &record.docker_host
+    }
+}
+
+/// Whether the host listed fine in the observation (§6).
+fn observed(obs: &Observation, host: &str) -> bool {
+    if obs.hosts.is_empty() {
+        host.is_empty()
+    } else {
+        obs.hosts
+            .iter()
+            .any(|h| h.name == host && h.error.is_none())
     }
 }
 
@@ -208,11 +250,60 @@ proptest! {
     }
 
     #[test]
-    fn a_tripped_guard_leaves_no_removal(obs in observation(), config in config()) {
+    fn a_tripped_guard_leaves_no_removal_on_its_host(obs in observation(), config in config()) {
         let p = plan(&obs, &config);
-        let tripped = p.findings.iter().any(|f| matches!(f, Finding::RemovalGuardTripped { .. }));
-        if tripped {
-            prop_assert!(p.actions.iter().all(|a| !a.is_removal()));
+        let hosts: HashMap<GameId, &str> =
+            obs.records.iter().map(|r| (r.game_id, host_of(&obs, r))).collect();
+        for finding in &p.findings {
+            if let Finding::RemovalGuardTripped { host, .. } = finding {
+                prop_assert!(p
+                    .actions
+                    .iter()
+                    .all(|a| !a.is_removal() || hosts[&a.game_id()] != host.as_str()));
+            }
+        }
+    }
+
+    /// §6: a record whose host failed to list, or is not configured, is never removed, and each
+    /// such host is reported once.
+    #[test]
+    fn an_unobserved_host_never_yields_a_removal_of_its_records(
+        obs in observation(),
+        config in config(),
+    ) {
+        let p = plan(&obs, &config);
+        for action in &p.actions {
+            if action.is_removal() {
+                let record = obs.records.iter().find(|r| r.game_id == action.game_id()).unwrap();
+                prop_assert!(observed(&obs, host_of(&obs, record)), "{:?} of {:?}", action, record);
+            }
+        }
+        let mut reported = HashSet::new();
+        for finding in &p.findings {
+            if let Finding::HostUnavailable { host, .. } = finding {
+                prop_assert!(!observed(&obs, host), "{} listed fine", host);
+                prop_assert!(reported.insert(host.clone()), "{} reported twice", host);
+            }
+        }
+        for host in obs.hosts.iter().filter(|h| h.error.is_some()) {
+            prop_assert!(reported.contains(&host.name), "{} failed unreported", host.name);
+        }
+    }
+
+    /// §6: adoptions and rebinds name a container that was listed on the host they write.
+    #[test]
+    fn adoptions_and_rebinds_name_a_listed_container_of_their_host(
+        obs in observation(),
+        config in config(),
+    ) {
+        let listed: HashSet<(&str, &str)> =
+            obs.containers.iter().map(|c| (c.host.as_str(), c.id.as_str())).collect();
+        for action in plan(&obs, &config).actions {
+            if let Action::Adopt { container_id, docker_host, .. }
+            | Action::Rebind { container_id, docker_host, .. } = &action
+            {
+                prop_assert!(listed.contains(&(docker_host.as_str(), container_id.as_str())), "{:?}", action);
+            }
         }
     }
 

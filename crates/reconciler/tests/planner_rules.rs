@@ -239,6 +239,8 @@ fn duplicate(game: u8, loser: &str, kept: &str) -> Finding {
         game_id: gid(game),
         container_id: loser.into(),
         kept_container_id: kept.into(),
+        host: String::new(),
+        kept_host: String::new(),
     }
 }
 
@@ -367,7 +369,8 @@ fn r4_empty_container_id_matches_by_game_id() {
                 game_id: gid(1),
                 container_id: "c1".into(),
                 image_ref: "galaxy/engine:1.4".into(),
-                engine_version: "1.4.0".into()
+                engine_version: "1.4.0".into(),
+                docker_host: String::new(),
             },
             Action::SetStatus {
                 game_id: gid(1),
@@ -490,7 +493,8 @@ fn r7_rebind_follows_the_running_container() {
                 game_id: gid(1),
                 container_id: "c-new".into(),
                 image_ref: "galaxy/engine:1.5".into(),
-                engine_version: "1.5.0".into()
+                engine_version: "1.5.0".into(),
+                docker_host: String::new(),
             },
             snapshot(1),
         ]
@@ -512,7 +516,8 @@ fn r8_stopped_record_gets_no_probe_only_rebind() {
             game_id: gid(1),
             container_id: "c-new".into(),
             image_ref: "galaxy/engine:1.4".into(),
-            engine_version: "1.4.0".into()
+            engine_version: "1.4.0".into(),
+            docker_host: String::new(),
         }]
     );
 }
@@ -734,6 +739,7 @@ fn r10_adopts_known_games_and_reports_orphans() {
                 docker_network: "games".into(),
                 turn_schedule: "0 0 * * *".into(),
                 status: Running,
+                docker_host: String::new(),
             },
             Action::Adopt {
                 game_id: gid(2),
@@ -744,6 +750,7 @@ fn r10_adopts_known_games_and_reports_orphans() {
                 docker_network: "games".into(),
                 turn_schedule: "".into(),
                 status: Stopped,
+                docker_host: String::new(),
             },
         ]
     );
@@ -888,6 +895,7 @@ fn r12_guard_trips_above_both_limits() {
     assert_eq!(
         p.findings,
         vec![Finding::RemovalGuardTripped {
+            host: String::new(),
             would_remove: 11,
             live: 20
         }]
@@ -923,6 +931,7 @@ fn r12_terminal_records_are_not_live() {
     assert_eq!(
         plan(&obs, &config).findings,
         vec![Finding::RemovalGuardTripped {
+            host: String::new(),
             would_remove: 11,
             live: 22
         }]
@@ -1023,6 +1032,7 @@ fn a_quick_pass_acts_on_containers_and_never_on_engine_health() {
                 container_id: "c2-new".into(),
                 image_ref: "galaxy/engine:1.4".into(),
                 engine_version: "1.4.0".into(),
+                docker_host: String::new(),
             },
         ]
     );

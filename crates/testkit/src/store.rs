@@ -48,6 +48,7 @@ pub async fn run_all<S: StorePort + GameCatalog + ?Sized>(store: &S) {
     forward_only(store).await;
     rebind_compare_and_set(store).await;
     rebind_compares_the_status(store).await;
+    writes_compare_the_host(store).await;
     upsert_adopted_inserts(store).await;
     upsert_adopted_updates(store).await;
     upsert_adopted_compare_and_set(store).await;
@@ -72,6 +73,7 @@ pub fn sample_expected(game_id: GameId, status: RuntimeStatus) -> Expected {
     Expected {
         status,
         current_container_id: sample_container_id(game_id),
+        docker_host: String::new(),
     }
 }
 
@@ -316,6 +318,98 @@ pub async fn transition_status_compares_the_container<S: StorePort + ?Sized>(sto
     );
 }
 
+/// Container ids are unique within a Docker host only (CONTRACT §6): every compare-and-set
+/// compares the record's `docker_host` too, and `rebind` moves a record to another host.
+pub async fn writes_compare_the_host<S: StorePort + ?Sized>(store: &S) {
+    let record = create(
+        store,
+        RuntimeRecord {
+            docker_host: "a".to_owned(),
+            ..sample_record(GameId::new_random(), RuntimeStatus::Running)
+        },
+    )
+    .await;
+    assert_eq!(
+        record.docker_host, "a",
+        "StorePort::create: must keep docker_host"
+    );
+    let seen_on_another_host = Expected {
+        docker_host: "b".to_owned(),
+        ..Expected::of(&record)
+    };
+    let rule = "StorePort::transition_status: compare-and-set on the host too: the same \
+                container id on another host is another container";
+    let message = conflict_message(
+        rule,
+        store
+            .transition_status(StatusChange {
+                game_id: record.game_id,
+                expected: seen_on_another_host.clone(),
+                to: RuntimeStatus::Removed,
+                message: "container disappeared".to_owned(),
+                at: now_micros(),
+                event: None,
+            })
+            .await,
+    );
+    assert!(
+        message.contains("record now on host"),
+        "StorePort::transition_status: a conflict must say the host changed, got {message:?}"
+    );
+    assert_unchanged(store, &record, rule).await;
+
+    let rule = "StorePort::set_probe_failures: a row on another host than expected is skipped";
+    let written = expect_ok(
+        rule,
+        store
+            .set_probe_failures(&[ProbeFailuresUpdate {
+                game_id: record.game_id,
+                expected: seen_on_another_host,
+                failures: 2,
+            }])
+            .await,
+    );
+    assert!(written.is_empty(), "{rule}, got {written:?}");
+    assert_unchanged(store, &record, rule).await;
+
+    let moved = expect_ok(
+        "StorePort::rebind: a move to the same container id on another host must succeed",
+        store
+            .rebind(Rebind {
+                game_id: record.game_id,
+                expected: Expected::of(&record),
+                container_id: record.current_container_id.clone(),
+                image_ref: record.current_image_ref.clone(),
+                engine_version: record.current_engine_version.clone(),
+                docker_host: "b".to_owned(),
+            })
+            .await,
+    );
+    assert_eq!(
+        moved,
+        RuntimeRecord {
+            docker_host: "b".to_owned(),
+            ..record.clone()
+        },
+        "StorePort::rebind: must write the new docker_host"
+    );
+    let rule = "StorePort::rebind: compare-and-set on the host: the record moved to host b";
+    expect_conflict(
+        rule,
+        store
+            .rebind(Rebind {
+                game_id: record.game_id,
+                expected: Expected::of(&record),
+                container_id: "c2".to_owned(),
+                image_ref: record.current_image_ref.clone(),
+                engine_version: record.current_engine_version.clone(),
+                docker_host: "a".to_owned(),
+            })
+            .await,
+    );
+    assert_unchanged(store, &moved, rule).await;
+}
+
 /// `rebind` compares the status too: a record whose status changed meanwhile (a stop job) is a
 /// `Conflict` even when its container is the expected one.
 pub async fn rebind_compares_the_status<S: StorePort + ?Sized>(store: &S) {
@@ -338,6 +432,7 @@ pub async fn rebind_compares_the_status<S: StorePort + ?Sized>(store: &S) {
                 container_id: "testkit-other".to_owned(),
                 image_ref: "galaxy/engine:1.5".to_owned(),
                 engine_version: "1.5.0".to_owned(),
+                docker_host: String::new(),
             })
             .await,
     );
@@ -385,6 +480,7 @@ pub async fn transition_status_not_found<S: StorePort + ?Sized>(store: &S) {
         expected: Expected {
             status: RuntimeStatus::Running,
             current_container_id: "c1".to_owned(),
+            docker_host: String::new(),
         },
         to: RuntimeStatus::Removed,
         message: "container disappeared".to_owned(),
@@ -473,6 +569,7 @@ pub async fn forward_only<S: StorePort + ?Sized>(store: &S) {
             container_id: "testkit-new-container".to_owned(),
             image_ref: "galaxy/engine:9.9".to_owned(),
             engine_version: "9.9.0".to_owned(),
+            docker_host: String::new(),
         };
         expect_conflict(&rule, store.rebind(rebind).await);
         assert_unchanged(store, &record, &rule).await;
@@ -493,10 +590,12 @@ pub async fn rebind_compare_and_set<S: StorePort + ?Sized>(store: &S) {
         expected: Expected {
             status: RuntimeStatus::Running,
             current_container_id: expected.to_owned(),
+            docker_host: String::new(),
         },
         container_id: to.to_owned(),
         image_ref: "galaxy/engine:1.5".to_owned(),
         engine_version: "1.5.0".to_owned(),
+        docker_host: String::new(),
     };
 
     let rule = "StorePort::rebind: a wrong expected container must give Conflict";
@@ -586,6 +685,7 @@ fn adoption(game_id: GameId, status: RuntimeStatus) -> (AdoptInsert, AdoptUpdate
         current_image_ref: record.current_image_ref.clone(),
         current_engine_version: record.current_engine_version.clone(),
         engine_endpoint: record.engine_endpoint.clone(),
+        docker_host: String::new(),
     };
     (AdoptInsert { record }, update)
 }
@@ -779,6 +879,7 @@ pub async fn set_probe_failures_batch<S: StorePort + ?Sized>(store: &S) {
             expected: Expected {
                 status: RuntimeStatus::Running,
                 current_container_id: "c1".to_owned(),
+                docker_host: String::new(),
             },
             failures: 1,
         },
@@ -1200,6 +1301,7 @@ pub async fn concurrent_rebinds_one_winner<S: StorePort + ?Sized>(store: &S) {
             container_id: format!("racer-{i}"),
             image_ref: format!("galaxy/engine:{i}"),
             engine_version: format!("{i}.0.0"),
+            docker_host: String::new(),
         })
         .collect();
     let results = join_all(rebinds.iter().cloned().map(|r| store.rebind(r))).await;

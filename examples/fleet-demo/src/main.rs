@@ -226,6 +226,7 @@ fn describe_finding(finding: &Finding, names: &Names) -> String {
             game_id,
             container_id,
             kept_container_id,
+            ..
         } => format!(
             "duplicate   container {} also claims {}; the recorded {} is kept, the other left alone",
             short(container_id),
@@ -265,8 +266,13 @@ fn describe_finding(finding: &Finding, names: &Names) -> String {
             "label       container {} has an unacceptable {label} label",
             short(container_id)
         ),
-        Finding::RemovalGuardTripped { would_remove, live } => {
+        Finding::RemovalGuardTripped {
+            would_remove, live, ..
+        } => {
             format!("guard       {would_remove} of {live} live records would be removed: none is")
+        }
+        Finding::HostUnavailable { host, error, .. } => {
+            format!("host        {host:?} did not list ({error}): its games are left alone")
         }
     }
 }

@@ -127,7 +127,8 @@ impl StorePort for Store {
                     r::runtime_records
                         .filter(r::game_id.eq(DbUuid::from(game_id)))
                         .filter(r::status.eq(expected.status.as_str()))
-                        .filter(r::current_container_id.eq(&expected.current_container_id)),
+                        .filter(r::current_container_id.eq(&expected.current_container_id))
+                        .filter(r::docker_host.eq(&expected.docker_host)),
                 )
                 .set((
                     r::status.eq(to.as_str()),
@@ -167,6 +168,7 @@ impl StorePort for Store {
             container_id,
             image_ref,
             engine_version,
+            docker_host,
         } = rebind;
         let op = format!("rebind of {game_id} to container {container_id:?}");
         if expected.status.is_terminal() {
@@ -181,10 +183,12 @@ impl StorePort for Store {
                 r::runtime_records
                     .filter(r::game_id.eq(DbUuid::from(game_id)))
                     .filter(r::status.eq(expected.status.as_str()))
-                    .filter(r::current_container_id.eq(&expected.current_container_id)),
+                    .filter(r::current_container_id.eq(&expected.current_container_id))
+                    .filter(r::docker_host.eq(&expected.docker_host)),
             )
             .set((
                 r::current_container_id.eq(&container_id),
+                r::docker_host.eq(&docker_host),
                 r::current_image_ref.eq(&image_ref),
                 r::current_engine_version.eq(&engine_version),
                 r::updated_at.eq(DbTime::from(now)),
@@ -236,6 +240,7 @@ impl StorePort for Store {
                         r::current_image_ref.eq(&update.current_image_ref),
                         r::current_engine_version.eq(&update.current_engine_version),
                         r::engine_endpoint.eq(&update.engine_endpoint),
+                        r::docker_host.eq(&update.docker_host),
                         // The status changes now only if it is another one.
                         r::status_changed_at.eq(case_when(
                             r::status.eq(update.status.as_str()),
@@ -254,6 +259,7 @@ impl StorePort for Store {
                     r::status
                         .eq(expected.status.as_str())
                         .and(r::current_container_id.eq(&expected.current_container_id))
+                        .and(r::docker_host.eq(&expected.docker_host))
                         .and(r::status.ne(RuntimeStatus::Removed.as_str()))
                         .and(r::status.ne(RuntimeStatus::Failed.as_str())),
                 )
@@ -292,6 +298,7 @@ impl StorePort for Store {
                 update.game_id,
                 update.expected.status.as_str(),
                 update.expected.current_container_id.as_str(),
+                update.expected.docker_host.as_str(),
                 failures,
             ));
         }
@@ -305,11 +312,12 @@ impl StorePort for Store {
                     let mut query = diesel::sql_query(probe_failures_sql(dialect, chunk.len()))
                         .into_boxed::<Db>()
                         .bind::<PortableTimestamp, _>(DbTime::from(now));
-                    for (game_id, status, container_id, failures) in chunk {
+                    for (game_id, status, container_id, docker_host, failures) in chunk {
                         query = query
                             .bind::<PortableUuid, _>(DbUuid::from(*game_id))
                             .bind::<Text, _>(*status)
                             .bind::<Text, _>(*container_id)
+                            .bind::<Text, _>(*docker_host)
                             .bind::<Integer, _>(*failures);
                     }
                     let mut updated: Vec<RecordRow> = query.load(conn).await?;

@@ -28,6 +28,7 @@ pub(crate) struct RecordRow {
     pub created_at: DbTime,
     pub updated_at: DbTime,
     pub version: i64,
+    pub docker_host: String,
 }
 
 /// A new row of `runtime_records`.
@@ -48,6 +49,7 @@ pub(crate) struct NewRecordRow {
     pub created_at: DbTime,
     pub updated_at: DbTime,
     pub version: i64,
+    pub docker_host: String,
 }
 
 impl NewRecordRow {
@@ -78,6 +80,7 @@ impl NewRecordRow {
             created_at: now.into(),
             updated_at: now.into(),
             version: 1,
+            docker_host: record.docker_host,
         })
     }
 }
@@ -144,7 +147,7 @@ impl RecordRow {
             turn_schedule: self.turn_schedule,
             probe_failures,
             status_changed_at: time(&self.game_id, "status_changed_at", &self.status_changed_at)?,
-            docker_host: String::new(),
+            docker_host: self.docker_host,
         };
         Ok(StoredRecord {
             record,

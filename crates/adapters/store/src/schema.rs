@@ -63,6 +63,8 @@ diesel::table! {
         updated_at -> PortableTimestamp,
         /// Incremented by every write of the row.
         version -> BigInt,
+        /// The Docker host the container runs on (CONTRACT §6); `''` for the first host.
+        docker_host -> Text,
     }
 }
 

@@ -60,7 +60,7 @@ impl Dialect {
 /// Every column of `runtime_records`, for `RETURNING` in statements written as text.
 const RECORD_COLUMNS: &str = "game_id, status, current_container_id, current_image_ref, \
      current_engine_version, engine_endpoint, docker_network, turn_schedule, probe_failures, \
-     status_changed_at, status_message, created_at, updated_at, version";
+     status_changed_at, status_message, created_at, updated_at, version, docker_host";
 
 /// The probe-failure batch: one `UPDATE … FROM` a `VALUES` list per chunk, compare-and-set on
 /// each row's status and container.
@@ -75,16 +75,17 @@ const RECORD_COLUMNS: &str = "game_id, status, current_container_id, current_ima
 /// named apart from the table's so the unqualified `RETURNING` list is unambiguous on both.
 pub(crate) fn probe_failures_sql(dialect: Dialect, rows: usize) -> String {
     format!(
-        "WITH batch (batch_game_id, batch_status, batch_container_id, batch_failures) AS \
-         (VALUES {values}) \
+        "WITH batch (batch_game_id, batch_status, batch_container_id, batch_docker_host, \
+         batch_failures) AS (VALUES {values}) \
          UPDATE runtime_records SET probe_failures = batch.batch_failures, \
          updated_at = {now}, version = runtime_records.version + 1 \
          FROM batch \
          WHERE runtime_records.game_id = batch.batch_game_id \
          AND runtime_records.status = batch.batch_status \
          AND runtime_records.current_container_id = batch.batch_container_id \
+         AND runtime_records.docker_host = batch.batch_docker_host \
          RETURNING {RECORD_COLUMNS}",
-        values = dialect.values(rows, 4, 2),
+        values = dialect.values(rows, 5, 2),
         now = dialect.param(1),
     )
 }
@@ -158,12 +159,16 @@ mod tests {
         {
             let sql = probe_failures_sql(Dialect::Postgres, 2);
             assert!(
-                sql.contains("VALUES ($2, $3, $4, $5), ($6, $7, $8, $9))"),
+                sql.contains("VALUES ($2, $3, $4, $5, $6), ($7, $8, $9, $10, $11))"),
                 "{sql}"
             );
             assert!(sql.contains("updated_at = $1"), "{sql}");
             assert!(
                 sql.contains("current_container_id = batch.batch_container_id"),
+                "{sql}"
+            );
+            assert!(
+                sql.contains("docker_host = batch.batch_docker_host"),
                 "{sql}"
             );
             let sql = snapshots_sql(Dialect::Postgres, 2);
@@ -175,7 +180,7 @@ mod tests {
         #[cfg(feature = "sqlite")]
         {
             let sql = probe_failures_sql(Dialect::Sqlite, 1);
-            assert!(sql.contains("VALUES (?2, ?3, ?4, ?5))"), "{sql}");
+            assert!(sql.contains("VALUES (?2, ?3, ?4, ?5, ?6))"), "{sql}");
             assert!(sql.contains("updated_at = ?1"), "{sql}");
         }
     }

@@ -98,6 +98,7 @@ async fn restart_between_observe_and_apply(store: Store) {
             container_id: new.clone(),
             image_ref: record.current_image_ref.clone(),
             engine_version: record.current_engine_version.clone(),
+            docker_host: String::new(),
         })
         .await
         .expect("the restart job moves the record");

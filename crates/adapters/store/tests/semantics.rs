@@ -352,6 +352,7 @@ async fn postgres_bad_rows_give_errors_naming_them() {
             expected: Expected {
                 status: RuntimeStatus::Running,
                 current_container_id: String::new(),
+                docker_host: String::new(),
             },
             to: RuntimeStatus::Stopped,
             message: String::new(),
