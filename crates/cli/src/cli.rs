@@ -293,6 +293,12 @@ pub struct ReconcilerFlags {
     /// Larger engine status bodies are a failed probe [default: 1048576].
     #[arg(long, value_name = "BYTES")]
     pub engine_max_body_bytes: Option<String>,
+    /// At most this many idle engine connections kept open in all; 0 keeps none [default: 256].
+    #[arg(long, value_name = "N")]
+    pub engine_pool_max_idle: Option<String>,
+    /// At most this many idle connections kept per engine; 0 keeps none [default: 1].
+    #[arg(long, value_name = "N")]
+    pub engine_pool_max_idle_per_engine: Option<String>,
     /// Docker events closer together than this wake the loop once [default: 500ms].
     #[arg(long, value_name = "DURATION")]
     pub event_debounce: Option<String>,
@@ -325,7 +331,7 @@ pub struct ReconcilerFlags {
 impl ReconcilerFlags {
     /// Every configuration field given as a flag, as `(field, value)`, in declaration order.
     pub fn fields(&self) -> Vec<(&'static str, &str)> {
-        let all: [(&'static str, &Option<String>); 27] = [
+        let all: [(&'static str, &Option<String>); 29] = [
             ("reconcile_interval", &self.reconcile_interval),
             ("reconcile_jitter", &self.reconcile_jitter),
             ("container_name_prefix", &self.container_name_prefix),
@@ -345,6 +351,11 @@ impl ReconcilerFlags {
             ("engine_status_path", &self.engine_status_path),
             ("engine_addressing", &self.engine_addressing),
             ("engine_max_body_bytes", &self.engine_max_body_bytes),
+            ("engine_pool_max_idle", &self.engine_pool_max_idle),
+            (
+                "engine_pool_max_idle_per_engine",
+                &self.engine_pool_max_idle_per_engine,
+            ),
             ("event_debounce", &self.event_debounce),
             ("quick_pass_min_gap", &self.quick_pass_min_gap),
             ("retry_backoff", &self.retry_backoff),
@@ -383,6 +394,8 @@ impl ReconcilerFlags {
             engine_status_path: Some(String::new()),
             engine_addressing: Some(String::new()),
             engine_max_body_bytes: Some(String::new()),
+            engine_pool_max_idle: Some(String::new()),
+            engine_pool_max_idle_per_engine: Some(String::new()),
             event_debounce: Some(String::new()),
             quick_pass_min_gap: Some(String::new()),
             retry_backoff: Some(String::new()),

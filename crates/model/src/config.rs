@@ -78,6 +78,13 @@ pub struct Config {
     pub engine_addressing: EngineAddressing,
     /// The largest status body read from an engine; a larger one is a failed probe.
     pub engine_max_body_bytes: u64,
+    /// At most this many idle engine connections are kept open in all, for the next probes of
+    /// the same engines; beyond it, probes close their connection after the answer. It bounds
+    /// the sockets the engine client holds between probes, whatever the fleet's size (0: none
+    /// kept).
+    pub engine_pool_max_idle: usize,
+    /// At most this many idle connections are kept per engine (0: none kept).
+    pub engine_pool_max_idle_per_engine: usize,
     /// Docker events closer together than this wake the loop once.
     #[serde(with = "duration")]
     pub event_debounce: Duration,
@@ -131,6 +138,8 @@ impl Default for Config {
             engine_status_path: "/status".to_owned(),
             engine_addressing: EngineAddressing::Hostname,
             engine_max_body_bytes: 1024 * 1024,
+            engine_pool_max_idle: 256,
+            engine_pool_max_idle_per_engine: 1,
             event_debounce: Duration::from_millis(500),
             quick_pass_min_gap: Duration::from_millis(200),
             retry_backoff: Duration::from_secs(1),
@@ -284,6 +293,10 @@ mod tests {
         assert_eq!(c.probe_concurrency.get(), 64);
         assert_eq!(c.engine_status_path, "/status");
         assert_eq!(c.engine_max_body_bytes, 1 << 20);
+        assert_eq!(
+            (c.engine_pool_max_idle, c.engine_pool_max_idle_per_engine),
+            (256, 1)
+        );
         assert!(c.validate().is_ok());
     }
 
@@ -318,6 +331,7 @@ mod tests {
             r#"{"engine_addressing": "dns"}"#,
             r#"{"engine_status_path": "status"}"#,
             r#"{"engine_port": 70000}"#,
+            r#"{"engine_pool_max_idle": -1}"#,
             r#"{"no_such_field": 1}"#,
         ] {
             assert!(

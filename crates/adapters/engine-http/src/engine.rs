@@ -1,20 +1,19 @@
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use galaxy_runtime_model::Config;
 use galaxy_runtime_model::text::{PROBE_FAILURE_CHARS, escape_foreign, escape_foreign_bytes};
 use galaxy_runtime_ports::{EnginePort, PortError, PortResult, error_chain};
-use http::header::{ACCEPT, CONTENT_LENGTH, LOCATION, USER_AGENT};
+use http::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, LOCATION, USER_AGENT};
 use http::{Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::EngineHttpConfig;
+use crate::pool::{Pools, Route};
 use galaxy_runtime_ports::io_error_in_chain;
 
 /// How many characters of a body that is not JSON are shown in the failure message.
@@ -24,9 +23,14 @@ const BODY_EXCERPT_CHARS: usize = 40;
 /// the engine's snapshot.
 ///
 /// One instance holds one connection pool: create it once and share it (it is cheap to clone,
-/// clones share the pool), so the periodic passes reuse the connections of earlier probes. Every
-/// probe, connect to last body byte, is bounded by the configured timeout; redirects are never
-/// followed; the body is read up to the configured cap and no further.
+/// clones share the pool), so the periodic passes reuse the connections of earlier probes. The
+/// pool is bounded: at most `max_idle_per_engine` idle connections per engine, and at most
+/// `max_idle` in all, whatever the number of engines. The first engines probed take the places
+/// (an engine unprobed for `idle_timeout` gives its place up); the others are probed with
+/// `Connection: close`, their socket closing with the answer. So the client holds at most
+/// `max_idle` sockets between probes, plus one per probe in flight. Every probe, connect to last
+/// body byte, is bounded by the configured timeout; redirects are never followed; the body is
+/// read up to the configured cap and no further.
 ///
 /// Failures, each a [`PortError`] whose message says which (text that comes from the engine or
 /// the endpoint is escaped):
@@ -45,7 +49,7 @@ const BODY_EXCERPT_CHARS: usize = 40;
 /// | an endpoint that is not `http://host[:port]` | `Invalid`: `invalid engine endpoint …` |
 #[derive(Clone)]
 pub struct HttpEngine {
-    client: Client<HttpConnector, Empty<Bytes>>,
+    pools: Arc<Pools>,
     config: EngineHttpConfig,
 }
 
@@ -62,14 +66,10 @@ impl HttpEngine {
     ///
     /// Building it does no I/O; probes must run inside a tokio runtime.
     pub fn new(config: EngineHttpConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.idle_timeout)
-            .build(connector);
-        Self { client, config }
+        Self {
+            pools: Arc::new(Pools::new(&config)),
+            config,
+        }
     }
 
     /// An engine client with the settings of the reconciler's configuration.
@@ -80,6 +80,12 @@ impl HttpEngine {
     /// The settings in use.
     pub fn config(&self) -> &EngineHttpConfig {
         &self.config
+    }
+
+    /// How many engines hold a place in the pool now (at most
+    /// [`EngineHttpConfig::pooled_engines`]).
+    pub fn pooled_engines(&self) -> usize {
+        self.pools.pooled_engines()
     }
 
     /// The URL probed for `endpoint`: the endpoint without trailing `/`, then the status path.
@@ -124,16 +130,26 @@ impl HttpEngine {
         endpoint: &str,
         shown_url: &str,
     ) -> PortResult<serde_json::Value> {
-        let request = Request::get(uri)
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        let route = self.pools.route(authority);
+        let mut request = Request::get(uri)
             .header(
                 USER_AGENT,
                 concat!("galaxy-runtime/", env!("CARGO_PKG_VERSION")),
             )
-            .header(ACCEPT, "application/json")
+            .header(ACCEPT, "application/json");
+        let client = match route {
+            Route::Pooled(client) => client,
+            Route::Closing(client) => {
+                // Tells the engine too, so that it does not keep its end open waiting.
+                request = request.header(CONNECTION, "close");
+                client
+            }
+        };
+        let request = request
             .body(Empty::new())
             .map_err(|e| PortError::invalid(format!("cannot build GET {shown_url}: {e}")))?;
-        let response = self
-            .client
+        let response = client
             .request(request)
             .await
             .map_err(|e| request_error(e, endpoint))?;

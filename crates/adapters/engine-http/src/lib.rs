@@ -9,7 +9,8 @@
 //! [`HttpEngine`] implements [`galaxy_runtime_ports::EnginePort`] on hyper-util's pooled
 //! HTTP/1.1 client (the one bollard already brings): `GET {endpoint}{engine_status_path}`,
 //! the whole request under `probe_timeout`, the body capped at `engine_max_body_bytes`,
-//! redirects never followed. Which endpoint to probe (`engine_addressing`) is decided by the
+//! redirects never followed, idle connections bounded per engine and in all
+//! (`engine_pool_max_idle_per_engine`, `engine_pool_max_idle`). Which endpoint to probe (`engine_addressing`) is decided by the
 //! reconciler's `probe_endpoint`, not here: this crate only speaks HTTP.
 //!
 //! ```no_run
@@ -27,6 +28,7 @@
 
 mod config;
 mod engine;
+mod pool;
 
 pub use config::EngineHttpConfig;
 pub use engine::HttpEngine;

@@ -24,13 +24,17 @@ pub enum Reply {
     RedirectTo(String),
     /// `200 OK`, chunked, a body that never ends.
     EndlessChunked,
+    /// This JSON after this delay, the connection kept open for more requests.
+    LateJson(std::time::Duration, Value),
 }
 
 /// What the server saw.
 #[derive(Debug, Default)]
 pub struct Seen {
     connections: AtomicUsize,
+    open: AtomicUsize,
     requests: AtomicUsize,
+    closing_requests: AtomicUsize,
     paths: Mutex<Vec<String>>,
 }
 
@@ -40,9 +44,19 @@ impl Seen {
         self.connections.load(Ordering::SeqCst)
     }
 
+    /// Connections accepted and not closed yet (by either end).
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
     /// Requests read.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests that asked for `Connection: close`.
+    pub fn closing_requests(&self) -> usize {
+        self.closing_requests.load(Ordering::SeqCst)
     }
 
     /// The request targets, in order.
@@ -101,7 +115,13 @@ async fn serve(listener: TcpListener, reply: Reply, seen: Arc<Seen>) {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { return };
                 seen.connections.fetch_add(1, Ordering::SeqCst);
-                connections.spawn(connection(stream, reply.clone(), Arc::clone(&seen)));
+                seen.open.fetch_add(1, Ordering::SeqCst);
+                let seen = Arc::clone(&seen);
+                let reply = reply.clone();
+                connections.spawn(async move {
+                    connection(stream, reply, Arc::clone(&seen)).await;
+                    seen.open.fetch_sub(1, Ordering::SeqCst);
+                });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -127,6 +147,12 @@ async fn connection(mut stream: TcpStream, reply: Reply, seen: Arc<Seen>) {
             paths.push(path);
         }
         seen.requests.fetch_add(1, Ordering::SeqCst);
+        if head
+            .to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n")
+        {
+            seen.closing_requests.fetch_add(1, Ordering::SeqCst);
+        }
         // Write errors mean the client went away (as it should after a failure): stop quietly.
         match answer(&mut stream, &reply).await {
             Ok(true) => {}
@@ -213,6 +239,11 @@ async fn answer(stream: &mut TcpStream, reply: &Reply) -> std::io::Result<bool> 
             loop {
                 stream.write_all(&chunk).await?;
             }
+        }
+        Reply::LateJson(delay, value) => {
+            tokio::time::sleep(*delay).await;
+            write_json(stream, value).await?;
+            Ok(true)
         }
         Reply::Engine(EngineBehaviour::Refused) => Ok(false),
     }
