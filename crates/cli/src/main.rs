@@ -22,6 +22,7 @@
 
 mod cli;
 mod connect;
+mod events_cmd;
 mod games_cmd;
 mod lobby;
 mod logger;
@@ -84,6 +85,10 @@ fn main() -> ExitCode {
 /// they are bad), then the logger, then the command on a tokio runtime.
 fn with_runtime(command: Command) -> anyhow::Result<()> {
     let no_reconciler_flags = CommonFlags::default();
+    let lobby = match &command {
+        Command::Run(a) => Some(&a.lobby),
+        _ => None,
+    };
     let (common, reconciler, metrics_addr, default_level): (
         &CommonFlags,
         Option<&ReconcilerFlags>,
@@ -100,6 +105,7 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
         Command::Observe(a) => (&a.common, Some(&a.reconciler), None, LevelFilter::Warn),
         Command::Status(a) => (&a.common, None, None, LevelFilter::Warn),
         Command::Games(a) => (&a.common, None, None, LevelFilter::Warn),
+        Command::Events(a) => (&a.common, None, None, LevelFilter::Warn),
         Command::Plan(_) => (&no_reconciler_flags, None, None, LevelFilter::Warn),
     };
     let settings = Settings::load(
@@ -107,6 +113,7 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
             common,
             reconciler,
             metrics_addr,
+            lobby,
         },
         &|name| std::env::var_os(name),
     )?;
@@ -125,6 +132,7 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
             Command::Observe(_) => observe_cmd::run(settings).await,
             Command::Status(args) => status_cmd::run(args, settings).await,
             Command::Games(args) => games_cmd::run(args, settings).await,
+            Command::Events(args) => events_cmd::run(args, settings).await,
             Command::Plan(args) => plan_cmd::run(args),
         }
     })
