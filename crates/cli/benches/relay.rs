@@ -137,7 +137,10 @@ async fn commit_order(store: &Store) -> BTreeMap<GameId, Vec<EventId>> {
 }
 
 fn rate(events: usize, took: Duration) -> String {
-    format!("{:.0} events/s", events as f64 / took.as_secs_f64().max(1e-9))
+    format!(
+        "{:.0} events/s",
+        events as f64 / took.as_secs_f64().max(1e-9)
+    )
 }
 
 async fn run(label: &str, connect: impl AsyncFn() -> Store) {
@@ -169,7 +172,10 @@ async fn run(label: &str, connect: impl AsyncFn() -> Store) {
             .or_default()
             .push(event.event_id);
     }
-    assert_eq!(received, order, "every event once, in commit order per game");
+    assert_eq!(
+        received, order,
+        "every event once, in commit order per game"
+    );
 
     // The webhook client alone, as many in flight as the relay keeps: HTTP's share.
     let lone = WebhookServer::start(Answer::Status(204)).await;
@@ -268,7 +274,11 @@ fn main() {
             for schema in schemas.lock().expect("schemas").iter() {
                 let _ = std::process::Command::new("psql")
                     .arg(&url)
-                    .args(["-q", "-c", &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")])
+                    .args([
+                        "-q",
+                        "-c",
+                        &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+                    ])
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null())
                     .status();
