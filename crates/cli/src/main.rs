@@ -7,9 +7,10 @@
 //! ```
 //!
 //! `run` is the main job: the reconcile loop against the local Docker engine and a database
-//! (SQLite by default, PostgreSQL in production), woken early by Docker events. `reconcile
-//! --once`, `observe` and `plan` run, record and replay single passes; `status` and `games`
-//! show the records and maintain the game projections.
+//! (SQLite by default, PostgreSQL in production), woken early by Docker events, with its lobby
+//! events delivered to a webhook (`--lobby-url`) or logged. `reconcile --once`, `observe` and
+//! `plan` run, record and replay single passes; `status` and `games` show the records and
+//! maintain the game projections; `events` lists the lobby events and redelivers one.
 //!
 //! Exit status: 0 on success, 1 when the work failed (a service unreachable, a pass that
 //! failed), 2 for bad input (arguments, configuration, scenario documents). Every error is one
