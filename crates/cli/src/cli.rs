@@ -65,6 +65,12 @@ pub enum Command {
     /// A container whose game has a projection but no runtime record is adopted by the next
     /// pass; one whose game has none is only reported (`orphan_container`).
     Games(GamesArgs),
+    /// List the lobby events of the outbox with their delivery state, attempts and last
+    /// error; `events redeliver ID` queues one again.
+    ///
+    /// Each event is delivered at least once, in commit order per game, with the same event id
+    /// every time; `--pending` shows the ones the lobby has not accepted yet.
+    Events(crate::events_cmd::EventsArgs),
 }
 
 /// Arguments of `plan`.
@@ -100,6 +106,9 @@ pub struct RunArgs {
     /// [env: BACKEND_RUNTIME_METRICS_ADDR; file: [metrics] addr; default: not served].
     #[arg(long, value_name = "ADDR", help_heading = "Logging and metrics")]
     pub metrics_addr: Option<String>,
+    /// Where the lobby's events go.
+    #[command(flatten)]
+    pub lobby: crate::lobby::LobbyFlags,
 }
 
 /// Arguments of `reconcile`.
@@ -186,7 +195,7 @@ pub enum GamesAction {
 #[command(next_help_heading = "Database, configuration file and logging")]
 pub struct CommonFlags {
     /// A TOML configuration file: reconciler fields at the top level, then the sections
-    /// `[database]`, `[docker]`, `[log]` and `[metrics]` (see docs/operations.md)
+    /// `[database]`, `[docker]`, `[log]`, `[metrics]` and `[lobby]` (see docs/operations.md)
     /// [env: BACKEND_RUNTIME_CONFIG_FILE].
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,

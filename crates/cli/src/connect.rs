@@ -17,7 +17,6 @@ use galaxy_runtime_store::{Backend, Store, StoreLeaderLock};
 use log::warn;
 
 use crate::BadInput;
-use crate::lobby::LoggingLobby;
 use crate::settings::{Settings, one_line};
 
 /// A port error and its causes as one line, without repeating a cause the message already
@@ -188,7 +187,8 @@ pub async fn store(settings: &Settings) -> anyhow::Result<Store> {
     })
 }
 
-/// A reconciler on Docker, the store, the HTTP engine client and the logging lobby, without a
+/// A reconciler on Docker, the store, the HTTP engine client and the lobby of the settings (a
+/// webhook, or log lines), without a
 /// record cache or a turn scheduler (the command line has neither); with the store's leader lock when `leader` is given, and then
 /// with the store's writes fenced by it.
 pub fn reconciler(
@@ -215,7 +215,7 @@ pub fn reconciler(
         .store(store.clone())
         .outbox(store)
         .engine(Arc::new(HttpEngine::from_config(&settings.config)))
-        .lobby(Arc::new(LoggingLobby))
+        .lobby(settings.lobby.port(&settings.config))
         .cache(Arc::new(NoCache))
         .scheduler(Arc::new(NoScheduler))
         .config(settings.config.clone());

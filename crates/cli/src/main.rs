@@ -7,9 +7,10 @@
 //! ```
 //!
 //! `run` is the main job: the reconcile loop against the local Docker engine and a database
-//! (SQLite by default, PostgreSQL in production), woken early by Docker events. `reconcile
-//! --once`, `observe` and `plan` run, record and replay single passes; `status` and `games`
-//! show the records and maintain the game projections.
+//! (SQLite by default, PostgreSQL in production), woken early by Docker events, with its lobby
+//! events delivered to a webhook (`--lobby-url`) or logged. `reconcile --once`, `observe` and
+//! `plan` run, record and replay single passes; `status` and `games` show the records and
+//! maintain the game projections; `events` lists the lobby events and redelivers one.
 //!
 //! Exit status: 0 on success, 1 when the work failed (a service unreachable, a pass that
 //! failed), 2 for bad input (arguments, configuration, scenario documents). Every error is one
@@ -22,6 +23,7 @@
 
 mod cli;
 mod connect;
+mod events_cmd;
 mod games_cmd;
 mod hosts;
 mod lobby;
@@ -85,6 +87,10 @@ fn main() -> ExitCode {
 /// they are bad), then the logger, then the command on a tokio runtime.
 fn with_runtime(command: Command) -> anyhow::Result<()> {
     let no_reconciler_flags = CommonFlags::default();
+    let lobby = match &command {
+        Command::Run(a) => Some(&a.lobby),
+        _ => None,
+    };
     let (common, reconciler, metrics_addr, default_level): (
         &CommonFlags,
         Option<&ReconcilerFlags>,
@@ -101,6 +107,7 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
         Command::Observe(a) => (&a.common, Some(&a.reconciler), None, LevelFilter::Warn),
         Command::Status(a) => (&a.common, None, None, LevelFilter::Warn),
         Command::Games(a) => (&a.common, None, None, LevelFilter::Warn),
+        Command::Events(a) => (&a.common, None, None, LevelFilter::Warn),
         Command::Plan(_) => (&no_reconciler_flags, None, None, LevelFilter::Warn),
     };
     let settings = Settings::load(
@@ -108,6 +115,7 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
             common,
             reconciler,
             metrics_addr,
+            lobby,
         },
         &|name| std::env::var_os(name),
     )?;
@@ -126,6 +134,7 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
             Command::Observe(_) => observe_cmd::run(settings).await,
             Command::Status(args) => status_cmd::run(args, settings).await,
             Command::Games(args) => games_cmd::run(args, settings).await,
+            Command::Events(args) => events_cmd::run(args, settings).await,
             Command::Plan(args) => plan_cmd::run(args),
         }
     })

@@ -34,12 +34,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     };
     info!(
         "galaxy-runtime run: Docker at {}, database {}, managed containers {}={}, a pass every \
-         {}, leader lock: {lock}{}. Ctrl-C stops after the pass in flight.",
+         {}, leader lock: {lock}, lobby: {}{}. Ctrl-C stops after the pass in flight.",
         connect::describe_daemons(&docker),
         settings.database(),
         config.managed_label,
         config.managed_label_value,
         duration::format(config.reconcile_interval),
+        settings.lobby.describe(),
         settings
             .metrics_addr
             .map(|a| format!(", metrics on http://{a}/metrics"))

@@ -20,6 +20,7 @@ use log::LevelFilter;
 use crate::BadInput;
 use crate::cli::{CommonFlags, ReconcilerFlags};
 use crate::hosts::{self, DOCKER_HOSTS_VAR, HostsFlag, NamedHost};
+use crate::lobby::{LobbyFlags, LobbySettings};
 
 /// The variable naming the configuration file when `--config` is not given.
 pub const CONFIG_FILE_VAR: &str = "BACKEND_RUNTIME_CONFIG_FILE";
@@ -57,6 +58,8 @@ pub struct Settings {
     pub log_level: Option<LevelFilter>,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// The lobby's webhook, if any.
+    pub lobby: LobbySettings,
 }
 
 impl Default for Settings {
@@ -69,6 +72,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log_level: None,
             metrics_addr: None,
+            lobby: LobbySettings::default(),
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct Flags<'a> {
     pub reconciler: Option<&'a ReconcilerFlags>,
     /// `--metrics-addr`, for `run`.
     pub metrics_addr: Option<&'a str>,
+    /// `--lobby-url` and `--lobby-secret-file`, for `run`.
+    pub lobby: Option<&'a LobbyFlags>,
 }
 
 /// Where a value came from, for messages.
@@ -155,7 +161,7 @@ impl Settings {
     }
 
     /// The configuration file: reconciler fields at the top level, then `[database]`,
-    /// `[docker]`, `[log]` and `[metrics]`.
+    /// `[docker]`, `[log]`, `[metrics]` and `[lobby]`.
     fn apply_file(&mut self, path: &Path) -> Result<(), BadInput> {
         let source = Source::File(path.to_owned());
         let text = std::fs::read_to_string(path)
@@ -178,7 +184,10 @@ impl Settings {
         })?;
         for (key, value) in &table {
             match (key.as_str(), value) {
-                ("database" | "docker" | "log" | "metrics", toml::Value::Table(section)) => {
+                (
+                    "database" | "docker" | "log" | "metrics" | "lobby",
+                    toml::Value::Table(section),
+                ) => {
                     for (field, value) in section {
                         if (key.as_str(), field.as_str()) == ("docker", "hosts") {
                             self.docker_hosts = hosts::parse_tables(value).map_err(|reason| {
@@ -194,7 +203,7 @@ impl Settings {
                             .map_err(|e| source.refuse(ConfigError { name, ..e }))?;
                     }
                 }
-                ("database" | "docker" | "log" | "metrics", other) => {
+                ("database" | "docker" | "log" | "metrics" | "lobby", other) => {
                     return Err(source.refuse(refused(
                         key,
                         &shown(other),
@@ -226,6 +235,7 @@ impl Settings {
                 self.log_level = Some(log_level(field, value)?);
                 Ok(())
             }
+            ("lobby", field) => self.lobby.set(field, value),
             ("metrics", "addr") => {
                 self.metrics_addr = metrics_addr(field, value)?;
                 Ok(())
@@ -249,6 +259,7 @@ impl Settings {
         self.docker
             .apply_env(lookup)
             .map_err(|e| source.refuse(e))?;
+        self.lobby.apply_env(lookup).map_err(|e| source.refuse(e))?;
         let text = |name: &str| env::var_text(lookup, name).map_err(|e| source.refuse(e));
         if let Some(value) = text(DOCKER_HOSTS_VAR)? {
             self.docker_hosts = hosts::parse_list(&value)
@@ -287,6 +298,11 @@ impl Settings {
         if let Some(value) = flags.metrics_addr {
             self.metrics_addr =
                 metrics_addr("metrics_addr", value).map_err(|e| source.refuse(e))?;
+        }
+        if let Some(lobby) = flags.lobby {
+            self.lobby
+                .apply_flags(lobby)
+                .map_err(|e| source.refuse(e))?;
         }
         if let Some(reconciler) = flags.reconciler {
             let given = hosts::parse_flags(&reconciler.docker_host).map_err(|reason| {
@@ -423,6 +439,7 @@ mod tests {
                 common: &common,
                 reconciler: Some(&reconciler),
                 metrics_addr: None,
+                lobby: None,
             },
             &lookup,
         )

@@ -26,6 +26,9 @@ fn every_command() -> Vec<Vec<&'static str>> {
         vec!["games", "list"],
         vec!["games", "add", GAME],
         vec!["games", "remove", GAME],
+        vec!["events"],
+        vec!["events", "--pending", "--format", "json"],
+        vec!["events", "redeliver", GAME],
     ]
 }
 

@@ -4,6 +4,9 @@
 //! - a pass's writes — 10 000 snapshot publications, 1 000 probe-failure counters and 1 000
 //!   status changes — applied batched (one call per kind, 1 000 rows per statement) and row by
 //!   row (one call, hence one statement and one transaction, per row), in the same run;
+//! - 1 000 removals (`running` to `removed`) without and with their lobby event written in the
+//!   same transaction (the outbox of CONTRACT §7), batched and row by row, on fresh records
+//!   each round, the order of the two alternating from round to round;
 //! - listing 100 000 records.
 //!
 //! ```sh
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::StreamExt;
-use galaxy_runtime_model::{GameId, RuntimeStatus, Snapshot, Timestamp};
+use galaxy_runtime_model::{GameId, JobResult, RuntimeStatus, Snapshot, Timestamp};
 use galaxy_runtime_ports::{ProbeFailuresUpdate, StatusChange, StorePort};
 use galaxy_runtime_store::{Store, StoreConfig};
 use galaxy_runtime_testkit::store::sample_expected;
@@ -52,28 +55,32 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// SQL that inserts `LISTED` running records (and nothing else) in one statement.
+/// SQL that inserts `LISTED` running records (and nothing else) in one statement, each on the
+/// container the test kit's `sample_expected` expects, so that compare-and-set writes apply.
 fn seed_sql(postgres: bool) -> String {
     if postgres {
         format!(
             "INSERT INTO runtime_records (game_id, status, current_container_id, \
              current_image_ref, current_engine_version, engine_endpoint, docker_network, \
              turn_schedule, status_changed_at) \
-             SELECT gen_random_uuid(), 'running', 'container-' || i, 'galaxy/engine:1.4', \
-             '1.4.0', 'http://galaxy-game-' || i || ':8080', 'galaxy', '0 */6 * * *', now() \
-             FROM generate_series(1, {LISTED}) AS i"
+             SELECT g, 'running', 'container-' || replace(g::text, '-', ''), \
+             'galaxy/engine:1.4', '1.4.0', 'http://galaxy-game-' || i || ':8080', 'galaxy', \
+             '0 */6 * * *', now() \
+             FROM (SELECT gen_random_uuid() AS g, i FROM generate_series(1, {LISTED}) AS i) AS s"
         )
     } else {
-        // Lowercase hyphenated UUID text and fixed-width RFC 3339 text, as the store writes.
+        // Lowercase hyphenated UUID text and fixed-width RFC 3339 text, as the store writes;
+        // the ids are materialised so that the game id and the container id use the same
+        // random value (SQLite evaluates a CTE's randomblob once per use otherwise).
         let now = "2026-11-27T12:00:00.000000Z";
         format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {LISTED}), \
-             ids(i, h) AS (SELECT i, lower(hex(randomblob(16))) FROM n) \
+             ids(i, h) AS MATERIALIZED (SELECT i, lower(hex(randomblob(16))) FROM n) \
              INSERT INTO runtime_records (game_id, status, current_container_id, \
              current_image_ref, current_engine_version, engine_endpoint, docker_network, \
              turn_schedule, status_changed_at, created_at, updated_at) \
              SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' \
-             || substr(h, 17, 4) || '-' || substr(h, 21, 12), 'running', 'container-' || i, \
+             || substr(h, 17, 4) || '-' || substr(h, 21, 12), 'running', 'container-' || h, \
              'galaxy/engine:1.4', '1.4.0', 'http://galaxy-game-' || i || ':8080', 'galaxy', \
              '0 */6 * * *', '{now}', '{now}', '{now}' FROM ids"
         )
@@ -103,6 +110,42 @@ fn probe_updates(ids: &[GameId], round: usize) -> Vec<ProbeFailuresUpdate> {
             failures: u32::try_from(round % 3 + 1).unwrap_or(1),
         })
         .collect()
+}
+
+/// Removals of `ids`, with their lobby event or without.
+fn removals(ids: &[GameId], with_events: bool) -> Vec<StatusChange> {
+    ids.iter()
+        .map(|&game_id| StatusChange {
+            game_id,
+            expected: sample_expected(game_id, RuntimeStatus::Running),
+            to: RuntimeStatus::Removed,
+            message: "container disappeared".to_owned(),
+            at: Timestamp::now(),
+            event: with_events.then(JobResult::container_disappeared),
+        })
+        .collect()
+}
+
+/// Applies `changes` batched (as many in flight as the pool has connections) or row by row.
+async fn apply(store: &Store, changes: Vec<StatusChange>, batched: bool) -> Duration {
+    timed(async {
+        if batched {
+            let in_flight = store.config().max_connections;
+            futures_util::stream::iter(changes)
+                .map(|change| store.transition_status(change))
+                .buffer_unordered(in_flight)
+                .for_each(|result| {
+                    result.expect("removal");
+                    std::future::ready(())
+                })
+                .await;
+        } else {
+            for change in changes {
+                store.transition_status(change).await.expect("removal");
+            }
+        }
+    })
+    .await
 }
 
 /// Round `round` moves the records one way, the next one back, so every change applies.
@@ -246,6 +289,37 @@ async fn run(label: &str, store: &Store, postgres: bool, seed: impl Future<Outpu
     );
     row("the whole pass", batched.pass(), single.pass());
     println!("\nlist_records of {LISTED} records: {}", ms(median(&list)));
+
+    // Removals, without and with their event, on records no other measurement touched: each
+    // record can be removed once only (removed is terminal).
+    println!("\n| {STATUS_CHANGES} removals | without events | with events | with / without |");
+    println!("| --- | ---: | ---: | ---: |");
+    let first_free = SNAPSHOTS + 2 * STATUS_CHANGES;
+    for (mode, batched, ids) in [
+        ("batched (8 in flight)", true, batched_ids),
+        ("row by row", false, single_ids),
+    ] {
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let base = first_free + round * 2 * STATUS_CHANGES;
+            let plain = removals(&ids[base..][..STATUS_CHANGES], false);
+            let evented = removals(&ids[base + STATUS_CHANGES..][..STATUS_CHANGES], true);
+            if round.is_multiple_of(2) {
+                without.push(apply(store, plain, batched).await);
+                with.push(apply(store, evented, batched).await);
+            } else {
+                with.push(apply(store, evented, batched).await);
+                without.push(apply(store, plain, batched).await);
+            }
+        }
+        let (without, with) = (median(&without), median(&with));
+        println!(
+            "| {mode} | {} | {} | {:.2}x |",
+            ms(without),
+            ms(with),
+            with.as_secs_f64() / without.as_secs_f64().max(1e-9)
+        );
+    }
 }
 
 fn main() {
