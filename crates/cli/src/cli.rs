@@ -196,6 +196,11 @@ pub struct CommonFlags {
     /// sqlite://galaxy-runtime.db].
     #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
+    /// A file whose first line is the PostgreSQL password, so that it stands neither in the
+    /// URL nor on the command line (a warning when other users may read it)
+    /// [env: BACKEND_RUNTIME_DATABASE_PASSWORD_FILE; file: [database] password_file].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub database_password_file: Option<PathBuf>,
     /// Log lines for people (`text`) or one JSON object per line (`json`)
     /// [env: BACKEND_RUNTIME_LOG_FORMAT; file: [log] format; default: text].
     #[arg(

@@ -30,6 +30,7 @@ mod plan_cmd;
 mod reconcile_cmd;
 mod render;
 mod run_cmd;
+mod secrets;
 mod settings;
 mod status_cmd;
 
@@ -114,6 +115,9 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
         settings.log_format,
         settings.log_level.unwrap_or(default_level),
     );
+    for warning in &settings.warnings {
+        log::warn!("{warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

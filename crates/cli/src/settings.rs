@@ -53,6 +53,9 @@ pub struct Settings {
     pub log_level: Option<LevelFilter>,
     /// Where to serve Prometheus metrics, if anywhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// What the operator should fix but need not stop for (a secret others may read), logged
+    /// once the logger is in place.
+    pub warnings: Vec<String>,
 }
 
 impl Default for Settings {
@@ -64,6 +67,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log_level: None,
             metrics_addr: None,
+            warnings: Vec::new(),
         }
     }
 }
@@ -141,11 +145,13 @@ impl Settings {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
         };
-        if let Some(path) = file {
-            settings.apply_file(&path)?;
+        if let Some(path) = &file {
+            settings.apply_file(path)?;
         }
+        let file_holds_secret = redact_url(&settings.store.url) != settings.store.url;
         settings.apply_env(lookup)?;
         settings.apply_flags(flags)?;
+        crate::secrets::check(&mut settings, file.as_deref(), file_holds_secret)?;
         Ok(settings)
     }
 
@@ -262,6 +268,16 @@ impl Settings {
                     ..e
                 })
             })?;
+        }
+        if let Some(path) = &common.database_password_file {
+            self.store
+                .set("password_file", &path.to_string_lossy())
+                .map_err(|e| {
+                    source.refuse(ConfigError {
+                        name: "database_password_file".to_owned(),
+                        ..e
+                    })
+                })?;
         }
         if let Some(value) = &common.log_format {
             self.log_format = log_format("log_format", value).map_err(|e| source.refuse(e))?;

@@ -103,6 +103,39 @@ pub(crate) async fn establish_pg_session(
     establish_pg_with(config, Some(&socket), &session).await
 }
 
+/// The connection options of `config`: its URL, with the password of its password file.
+///
+/// The parse error of tokio-postgres is not shown: it may quote a piece of the URL.
+#[cfg(feature = "postgres")]
+pub(crate) fn pg_config(config: &StoreConfig) -> Result<tokio_postgres::Config, PortError> {
+    let target = config.redacted_url();
+    let mut pg: tokio_postgres::Config = config.url.parse().map_err(|_| {
+        PortError::invalid(format!(
+            "database URL {target}: not a PostgreSQL URL tokio-postgres accepts \
+             (postgres://USER@HOST:PORT/DB?PARAMETERS)"
+        ))
+    })?;
+    if let Some(password) = config
+        .password()
+        .map_err(|e| PortError::invalid(format!("store configuration: {e}")))?
+    {
+        pg.password(password);
+    }
+    Ok(pg)
+}
+
+/// Connects with `pg` and hands the connection to diesel.
+#[cfg(feature = "postgres")]
+pub(crate) async fn connect_pg(
+    pg: &tokio_postgres::Config,
+) -> Result<AsyncPgConnection, ConnectionError> {
+    let (client, connection) = pg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+}
+
 /// Connects to `config.url` (with `socket` adjusting the connection's options), runs `session`
 /// on it, all within the connect timeout.
 #[cfg(feature = "postgres")]
@@ -113,17 +146,11 @@ async fn establish_pg_with(
 ) -> Result<AsyncPgConnection, PortError> {
     let target = config.redacted_url();
     let connect = async {
-        let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
-            PortError::invalid(format!("database URL {target}: {e}")).with_source(e)
-        })?;
+        let mut pg = pg_config(config)?;
         if let Some(socket) = socket {
             socket(&mut pg);
         }
-        let (client, connection) = pg
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| from_connection(&target, ConnectionError::BadConnection(e.to_string())))?;
-        let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection)
+        let mut conn = connect_pg(&pg)
             .await
             .map_err(|e| from_connection(&target, e))?;
         conn.batch_execute(session).await.map_err(|e| {
@@ -164,12 +191,15 @@ pub(crate) fn sqlite_session_sql(busy_timeout: Duration) -> String {
 #[cfg(feature = "postgres")]
 pub(crate) fn pg_pool(config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, PortError> {
     let session = pg_session_sql(config);
+    let pg = pg_config(config)?;
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-    manager_config.custom_setup = Box::new(move |url| {
+    // Every connection is made from the parsed options (the password file's password, later the
+    // TLS settings), never from the URL text.
+    manager_config.custom_setup = Box::new(move |_url| {
         let session = session.clone();
-        let url = url.to_owned();
+        let pg = pg.clone();
         async move {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
+            let mut conn = connect_pg(&pg).await?;
             conn.batch_execute(&session)
                 .await
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
@@ -177,7 +207,10 @@ pub(crate) fn pg_pool(config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, P
         }
         .boxed()
     });
-    let manager = AsyncDieselConnectionManager::new_with_config(config.url.clone(), manager_config);
+    // The manager's URL is only passed to `custom_setup`, which does not read it: the redacted
+    // form keeps the password out of the pool's `Debug`.
+    let manager =
+        AsyncDieselConnectionManager::new_with_config(config.redacted_url(), manager_config);
     Pool::builder(manager)
         .max_size(config.max_connections)
         .build()
