@@ -278,6 +278,10 @@ pub struct ReconcilerFlags {
     /// At most this many engine probes at once, at least 1 [default: 64].
     #[arg(long, value_name = "N")]
     pub probe_concurrency: Option<String>,
+    /// The probes of a periodic pass start evenly over this fraction (0 to less than 1) of the
+    /// interval; 0 probes at once [default: 0.5].
+    #[arg(long, value_name = "FRACTION")]
+    pub probe_spread: Option<String>,
     /// The path of the engine's status resource [default: /status].
     #[arg(long, value_name = "PATH")]
     pub engine_status_path: Option<String>,
@@ -292,6 +296,10 @@ pub struct ReconcilerFlags {
     /// Docker events closer together than this wake the loop once [default: 500ms].
     #[arg(long, value_name = "DURATION")]
     pub event_debounce: Option<String>,
+    /// Quick passes (on Docker events) start at least this long after each other
+    /// [default: 200ms].
+    #[arg(long, value_name = "DURATION")]
+    pub quick_pass_min_gap: Option<String>,
     /// After a failed pass worth retrying, try again after about this long, doubling up to the
     /// interval [default: 1s].
     #[arg(long, value_name = "DURATION")]
@@ -317,7 +325,7 @@ pub struct ReconcilerFlags {
 impl ReconcilerFlags {
     /// Every configuration field given as a flag, as `(field, value)`, in declaration order.
     pub fn fields(&self) -> Vec<(&'static str, &str)> {
-        let all: [(&'static str, &Option<String>); 24] = [
+        let all: [(&'static str, &Option<String>); 26] = [
             ("reconcile_interval", &self.reconcile_interval),
             ("reconcile_jitter", &self.reconcile_jitter),
             ("container_name_prefix", &self.container_name_prefix),
@@ -332,10 +340,12 @@ impl ReconcilerFlags {
             ("removal_guard_fraction", &self.removal_guard_fraction),
             ("probe_timeout", &self.probe_timeout),
             ("probe_concurrency", &self.probe_concurrency),
+            ("probe_spread", &self.probe_spread),
             ("engine_status_path", &self.engine_status_path),
             ("engine_addressing", &self.engine_addressing),
             ("engine_max_body_bytes", &self.engine_max_body_bytes),
             ("event_debounce", &self.event_debounce),
+            ("quick_pass_min_gap", &self.quick_pass_min_gap),
             ("retry_backoff", &self.retry_backoff),
             ("lobby_statuses", &self.lobby_statuses),
             ("lobby_timeout", &self.lobby_timeout),
@@ -367,10 +377,12 @@ impl ReconcilerFlags {
             removal_guard_fraction: Some(String::new()),
             probe_timeout: Some(String::new()),
             probe_concurrency: Some(String::new()),
+            probe_spread: Some(String::new()),
             engine_status_path: Some(String::new()),
             engine_addressing: Some(String::new()),
             engine_max_body_bytes: Some(String::new()),
             event_debounce: Some(String::new()),
+            quick_pass_min_gap: Some(String::new()),
             retry_backoff: Some(String::new()),
             lobby_statuses: Some(String::new()),
             lobby_timeout: Some(String::new()),
