@@ -31,8 +31,9 @@ pub enum Command {
     /// log line and each pass one summary line. On Ctrl-C or SIGTERM the pass in flight
     /// finishes, then the process exits 0; a second Ctrl-C exits at once.
     ///
-    /// The database (default `sqlite://galaxy-runtime.db`) is created and migrated on first
-    /// use. With a PostgreSQL database, only the replica holding the leader lock applies
+    /// The SQLite database (default `sqlite://galaxy-runtime.db`) is created and migrated on
+    /// first use; a PostgreSQL one only with `--migrate` (otherwise run `galaxy-runtime migrate`
+    /// first). With a PostgreSQL database, only the replica holding the leader lock applies
     /// changes; the others observe and wait.
     Run(RunArgs),
     /// Run one pass now and print its plan and its report.
@@ -65,6 +66,12 @@ pub enum Command {
     /// A container whose game has a projection but no runtime record is adopted by the next
     /// pass; one whose game has none is only reported (`orphan_container`).
     Games(GamesArgs),
+    /// Create or upgrade the database's schema (`--check`: only say whether it is up to date).
+    ///
+    /// The only command that changes a PostgreSQL schema, but for `run --migrate`: read-only
+    /// commands never do, and the others refuse a schema that is not up to date. Exits 1 when
+    /// `--check` finds the schema missing, older or newer than this build's.
+    Migrate(crate::migrate_cmd::MigrateArgs),
 }
 
 /// Arguments of `plan`.
@@ -100,6 +107,10 @@ pub struct RunArgs {
     /// [env: BACKEND_RUNTIME_METRICS_ADDR; file: [metrics] addr; default: not served].
     #[arg(long, value_name = "ADDR", help_heading = "Logging and metrics")]
     pub metrics_addr: Option<String>,
+    /// Apply the pending migrations of a PostgreSQL database before starting (SQLite is
+    /// migrated anyway).
+    #[arg(long)]
+    pub migrate: bool,
 }
 
 /// Arguments of `reconcile`.

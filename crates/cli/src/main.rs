@@ -25,6 +25,7 @@ mod connect;
 mod games_cmd;
 mod lobby;
 mod logger;
+mod migrate_cmd;
 mod observe_cmd;
 mod plan_cmd;
 mod reconcile_cmd;
@@ -101,6 +102,7 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
         Command::Observe(a) => (&a.common, Some(&a.reconciler), None, LevelFilter::Warn),
         Command::Status(a) => (&a.common, None, None, LevelFilter::Warn),
         Command::Games(a) => (&a.common, None, None, LevelFilter::Warn),
+        Command::Migrate(a) => (&a.common, None, None, LevelFilter::Info),
         Command::Plan(_) => (&no_reconciler_flags, None, None, LevelFilter::Warn),
     };
     let settings = Settings::load(
@@ -124,11 +126,12 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
         match &command {
-            Command::Run(_) => run_cmd::run(settings).await,
+            Command::Run(args) => run_cmd::run(settings, args.migrate).await,
             Command::Reconcile(args) => reconcile_cmd::run(args, settings).await,
             Command::Observe(_) => observe_cmd::run(settings).await,
             Command::Status(args) => status_cmd::run(args, settings).await,
             Command::Games(args) => games_cmd::run(args, settings).await,
+            Command::Migrate(args) => migrate_cmd::run(args, settings).await,
             Command::Plan(args) => plan_cmd::run(args),
         }
     })

@@ -16,14 +16,14 @@ use crate::connect;
 use crate::settings::Settings;
 
 /// Runs the loop until a signal asks it to stop; the pass in flight always finishes.
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, migrate: bool) -> anyhow::Result<()> {
     // The recorder must be in place before the reconciler is built: building it registers
     // every series at zero, so that dashboards see them from the start.
     if let Some(addr) = settings.metrics_addr {
         serve_metrics(addr)?;
     }
     let docker = connect::docker(&settings).await?;
-    let store = connect::store(&settings).await?;
+    let store = connect::store_for_writing(&settings, migrate).await?;
     let leader = Arc::new(store.leader_lock());
     let reconciler = connect::reconciler(&settings, &docker, &store, Some(Arc::clone(&leader)))?;
     let config = reconciler.config();

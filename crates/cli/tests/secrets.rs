@@ -77,6 +77,9 @@ fn no_output_shows_the_database_password() {
         command
     };
 
+    let out = output(&mut env(fleet.db_command(&["migrate"])));
+    assert_success(&out, "migrate");
+    check("migrate", &out);
     let game = GameId::new_random();
     let out = output(&mut env(fleet.db_command(&[
         "games",

@@ -85,4 +85,4 @@ pub use leader::PgLeaderLock;
 pub use leader::{FileLeaderLock, StoreLeaderLock};
 pub use rows::StoredRecord;
 pub use sql::BATCH_ROWS;
-pub use store::Store;
+pub use store::{SchemaPolicy, Store};
