@@ -65,7 +65,12 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("galaxy-runtime: {error:#}");
+            // Errors quote foreign text (a parser's message quotes its input): nothing in
+            // them may act on the terminal.
+            eprintln!(
+                "galaxy-runtime: {}",
+                galaxy_runtime_model::text::escape_controls(&format!("{error:#}"))
+            );
             let bad_input = error.downcast_ref::<BadInput>().is_some();
             // Bad input is not a bug: where it happened in the code helps nobody.
             let wants_backtrace =
