@@ -103,9 +103,16 @@ pub struct RunArgs {
     /// The reconciler's configuration.
     #[command(flatten)]
     pub reconciler: ReconcilerFlags,
-    /// Serve Prometheus metrics at http://ADDR/metrics, such as `127.0.0.1:9464`
-    /// [env: BACKEND_RUNTIME_METRICS_ADDR; file: [metrics] addr; default: not served].
-    #[arg(long, value_name = "ADDR", help_heading = "Logging and metrics")]
+    /// Serve Prometheus metrics, health and readiness at http://ADDR/metrics, /healthz and
+    /// /readyz, such as `127.0.0.1:9464` (loopback unless the metrics must be scraped from
+    /// elsewhere) [env: BACKEND_RUNTIME_METRICS_ADDR; file: [metrics] addr; default: not
+    /// served].
+    #[arg(
+        long = "http-addr",
+        visible_alias = "metrics-addr",
+        value_name = "ADDR",
+        help_heading = "Logging and metrics"
+    )]
     pub metrics_addr: Option<String>,
     /// Apply the pending migrations of a PostgreSQL database before starting (SQLite is
     /// migrated anyway).

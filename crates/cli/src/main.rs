@@ -23,6 +23,7 @@
 mod cli;
 mod connect;
 mod games_cmd;
+mod http;
 mod lobby;
 mod logger;
 mod migrate_cmd;

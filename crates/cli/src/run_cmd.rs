@@ -1,7 +1,6 @@
 //! `galaxy-runtime run`: the reconcile loop, woken early by Docker events, until Ctrl-C or
 //! SIGTERM.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::anyhow;
@@ -19,9 +18,10 @@ use crate::settings::Settings;
 pub async fn run(settings: Settings, migrate: bool) -> anyhow::Result<()> {
     // The recorder must be in place before the reconciler is built: building it registers
     // every series at zero, so that dashboards see them from the start.
-    if let Some(addr) = settings.metrics_addr {
-        serve_metrics(addr)?;
-    }
+    let listener = match settings.metrics_addr {
+        Some(addr) => Some((crate::http::bind(addr)?, crate::http::install_recorder()?)),
+        None => None,
+    };
     let docker = connect::docker(&settings).await?;
     let store = connect::store_for_writing(&settings, migrate).await?;
     let leader = Arc::new(store.leader_lock());
@@ -42,7 +42,9 @@ pub async fn run(settings: Settings, migrate: bool) -> anyhow::Result<()> {
         duration::format(config.reconcile_interval),
         settings
             .metrics_addr
-            .map(|a| format!(", metrics on http://{a}/metrics"))
+            .map(|a| format!(
+                ", metrics, health and readiness on http://{a}/metrics, /healthz, /readyz"
+            ))
             .unwrap_or_default(),
     );
 
@@ -56,6 +58,14 @@ pub async fn run(settings: Settings, migrate: bool) -> anyhow::Result<()> {
     )
     .spawn(cancel.child_token());
     let signals = tokio::spawn(stop_on_signal(cancel.clone()));
+    let http = listener.map(|(listener, metrics)| {
+        tokio::spawn(crate::http::serve(
+            listener,
+            metrics,
+            reconciler.clone(),
+            cancel.child_token(),
+        ))
+    });
 
     let looped = reconciler.run(cancel.clone()).await;
     cancel.cancel();
@@ -63,6 +73,9 @@ pub async fn run(settings: Settings, migrate: bool) -> anyhow::Result<()> {
     // The watcher returns as soon as its token fires; a join error means it panicked, which
     // its log lines have said already.
     let _ = watcher.await;
+    if let Some(http) = http {
+        let _ = http.await;
+    }
     if let Err(error) = leader.release().await {
         warn!(
             "releasing the leader lock failed: {}",
@@ -121,20 +134,4 @@ async fn next_signal() -> &'static str {
 async fn next_signal() -> &'static str {
     let _ = tokio::signal::ctrl_c().await;
     "Ctrl-C"
-}
-
-/// Installs the Prometheus recorder and serves `/metrics` on `addr`.
-fn serve_metrics(addr: SocketAddr) -> anyhow::Result<()> {
-    // Bind first, so that a taken or forbidden address is one clear error now rather than a
-    // log line from the exporter's task later.
-    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
-        anyhow!(
-            "cannot serve metrics on {addr}: {e}. Choose a free address with --metrics-addr \
-             (or BACKEND_RUNTIME_METRICS_ADDR)."
-        )
-    })?;
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .map_err(|e| anyhow!("cannot serve metrics on {addr}: {e}"))
 }
