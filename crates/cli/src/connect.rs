@@ -77,6 +77,10 @@ pub fn store_error(settings: &Settings, error: &PortError) -> anyhow::Error {
     let hint = match (error, settings.store.backend()) {
         // The store's own message says what to do (migrate, or upgrade this build).
         (PortError::Invalid { .. }, _) => String::new(),
+        _ if describe(error).contains("TLS handshake") => " Check the server's certificate \
+              against the URL: sslmode, sslrootcert (its CA) and, for verify-full, the host \
+              name the certificate was made for."
+            .to_owned(),
         (_, Ok(Backend::Sqlite(path))) => format!(
             " Check that the directory of {} exists and is writable, or choose another file \
              with --database-url sqlite://PATH (or BACKEND_RUNTIME_DATABASE_URL).",

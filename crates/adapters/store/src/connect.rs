@@ -103,17 +103,28 @@ pub(crate) async fn establish_pg_session(
     establish_pg_with(config, Some(&socket), &session).await
 }
 
-/// The connection options of `config`: its URL, with the password of its password file.
+/// How to connect to PostgreSQL: tokio-postgres's options and the TLS connector.
+#[cfg(feature = "postgres")]
+#[derive(Clone)]
+pub(crate) struct PgTarget {
+    pub pg: tokio_postgres::Config,
+    pub tls: tokio_postgres_rustls::MakeRustlsConnect,
+}
+
+/// The connection options of `config`: its URL (TLS parameters taken out, see
+/// [`crate::tls`]), with the password of its password file, and its TLS connector.
 ///
 /// The parse error of tokio-postgres is not shown: it may quote a piece of the URL.
 #[cfg(feature = "postgres")]
-pub(crate) fn pg_config(config: &StoreConfig) -> Result<tokio_postgres::Config, PortError> {
+pub(crate) fn pg_config(config: &StoreConfig) -> Result<PgTarget, PortError> {
     let target = config.redacted_url();
-    let mut pg: tokio_postgres::Config = config.url.parse().map_err(|_| {
-        PortError::invalid(format!(
-            "database URL {target}: not a PostgreSQL URL tokio-postgres accepts \
-             (postgres://USER@HOST:PORT/DB?PARAMETERS)"
-        ))
+    let invalid = |reason: String| PortError::invalid(format!("database URL {target}: {reason}"));
+    let (url, tls) = crate::tls::split_url(&config.url).map_err(invalid)?;
+    let mut pg: tokio_postgres::Config = url.parse().map_err(|_| {
+        invalid(
+            "not a PostgreSQL URL tokio-postgres accepts (postgres://USER@HOST:PORT/DB?PARAMETERS)"
+                .to_owned(),
+        )
     })?;
     if let Some(password) = config
         .password()
@@ -121,18 +132,18 @@ pub(crate) fn pg_config(config: &StoreConfig) -> Result<tokio_postgres::Config, 
     {
         pg.password(password);
     }
-    Ok(pg)
+    let tls = crate::tls::connector(&tls).map_err(invalid)?;
+    Ok(PgTarget { pg, tls })
 }
 
-/// Connects with `pg` and hands the connection to diesel.
+/// Connects to `target` and hands the connection to diesel.
 #[cfg(feature = "postgres")]
-pub(crate) async fn connect_pg(
-    pg: &tokio_postgres::Config,
-) -> Result<AsyncPgConnection, ConnectionError> {
-    let (client, connection) = pg
-        .connect(tokio_postgres::NoTls)
+pub(crate) async fn connect_pg(target: &PgTarget) -> Result<AsyncPgConnection, ConnectionError> {
+    let (client, connection) = target
+        .pg
+        .connect(target.tls.clone())
         .await
-        .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+        .map_err(|e| ConnectionError::BadConnection(crate::error::pg_error_text(&e)))?;
     AsyncPgConnection::try_from_client_and_connection(client, connection).await
 }
 
@@ -146,11 +157,11 @@ async fn establish_pg_with(
 ) -> Result<AsyncPgConnection, PortError> {
     let target = config.redacted_url();
     let connect = async {
-        let mut pg = pg_config(config)?;
+        let mut target_options = pg_config(config)?;
         if let Some(socket) = socket {
-            socket(&mut pg);
+            socket(&mut target_options.pg);
         }
-        let mut conn = connect_pg(&pg)
+        let mut conn = connect_pg(&target_options)
             .await
             .map_err(|e| from_connection(&target, e))?;
         conn.batch_execute(session).await.map_err(|e| {

@@ -77,6 +77,8 @@ mod rows;
 pub mod schema;
 mod sql;
 mod store;
+#[cfg(feature = "postgres")]
+mod tls;
 mod types;
 
 pub use config::{Backend, DEFAULT_URL, StoreConfig, redact_url};
