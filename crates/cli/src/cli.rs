@@ -8,13 +8,21 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The version and the commit the binary was built from: `0.1.0 (commit 4974314a1b2c)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GALAXY_RUNTIME_COMMIT"),
+    ")"
+);
+
 /// Keeps game-engine containers and their runtime records in agreement.
 ///
 /// Configuration comes from flags, then `BACKEND_RUNTIME_*` environment variables, then an
 /// optional TOML file (`--config`), then the defaults. `docs/operations.md` describes every
 /// field, log line, metric and finding.
 #[derive(Debug, Parser)]
-#[command(name = "galaxy-runtime", version, about, long_about)]
+#[command(name = "galaxy-runtime", version = VERSION, about, long_about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -72,6 +80,11 @@ pub enum Command {
     /// commands never do, and the others refuse a schema that is not up to date. Exits 1 when
     /// `--check` finds the schema missing, older or newer than this build's.
     Migrate(crate::migrate_cmd::MigrateArgs),
+    /// Print a shell completion script: `galaxy-runtime completions bash >
+    /// /etc/bash_completion.d/galaxy-runtime`.
+    Completions(crate::package_cmd::CompletionsArgs),
+    /// Print the manual page (roff): `galaxy-runtime man > galaxy-runtime.1`.
+    Man,
 }
 
 /// Arguments of `plan`.

@@ -28,6 +28,7 @@ mod lobby;
 mod logger;
 mod migrate_cmd;
 mod observe_cmd;
+mod package_cmd;
 mod plan_cmd;
 mod reconcile_cmd;
 mod render;
@@ -61,6 +62,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan_cmd::run(&args),
+        Command::Completions(args) => package_cmd::completions(&args),
+        Command::Man => package_cmd::man(),
         command => with_runtime(command),
     };
     match result {
@@ -109,7 +112,9 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
         Command::Status(a) => (&a.common, None, None, LevelFilter::Warn),
         Command::Games(a) => (&a.common, None, None, LevelFilter::Warn),
         Command::Migrate(a) => (&a.common, None, None, LevelFilter::Info),
-        Command::Plan(_) => (&no_reconciler_flags, None, None, LevelFilter::Warn),
+        Command::Plan(_) | Command::Completions(_) | Command::Man => {
+            (&no_reconciler_flags, None, None, LevelFilter::Warn)
+        }
     };
     let settings = Settings::load(
         Flags {
@@ -139,6 +144,8 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
             Command::Games(args) => games_cmd::run(args, settings).await,
             Command::Migrate(args) => migrate_cmd::run(args, settings).await,
             Command::Plan(args) => plan_cmd::run(args),
+            Command::Completions(args) => package_cmd::completions(args),
+            Command::Man => package_cmd::man(),
         }
     })
 }
