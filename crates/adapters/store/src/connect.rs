@@ -3,11 +3,13 @@
 use std::time::Duration;
 
 use diesel::ConnectionError;
+#[cfg(feature = "sqlite")]
+use diesel_async::AsyncConnection;
 #[cfg(feature = "postgres")]
 use diesel_async::AsyncPgConnection;
+use diesel_async::SimpleAsyncConnection;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 use galaxy_runtime_ports::PortError;
 
