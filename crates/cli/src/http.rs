@@ -60,13 +60,13 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
 pub fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
     let listener = std::net::TcpListener::bind(addr).map_err(|e| {
         anyhow!(
-            "cannot listen on {addr}: {e}. Choose a free address with --http-addr (or \
-             BACKEND_RUNTIME_METRICS_ADDR)."
+            "cannot serve metrics on {addr}: {e}. Choose a free address with --http-addr \
+             (alias --metrics-addr, or BACKEND_RUNTIME_METRICS_ADDR)."
         )
     })?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| anyhow!("cannot listen on {addr}: {e}"))?;
+        .map_err(|e| anyhow!("cannot serve metrics on {addr}: {e}"))?;
     Ok(listener)
 }
 
