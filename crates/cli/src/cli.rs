@@ -8,13 +8,21 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+/// The version and the commit the binary was built from: `0.1.0 (commit 4974314a1b2c)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GALAXY_RUNTIME_COMMIT"),
+    ")"
+);
+
 /// Keeps game-engine containers and their runtime records in agreement.
 ///
 /// Configuration comes from flags, then `BACKEND_RUNTIME_*` environment variables, then an
 /// optional TOML file (`--config`), then the defaults. `docs/operations.md` describes every
 /// field, log line, metric and finding.
 #[derive(Debug, Parser)]
-#[command(name = "galaxy-runtime", version, about, long_about)]
+#[command(name = "galaxy-runtime", version = VERSION, about, long_about)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -31,8 +39,9 @@ pub enum Command {
     /// log line and each pass one summary line. On Ctrl-C or SIGTERM the pass in flight
     /// finishes, then the process exits 0; a second Ctrl-C exits at once.
     ///
-    /// The database (default `sqlite://galaxy-runtime.db`) is created and migrated on first
-    /// use. With a PostgreSQL database, only the replica holding the leader lock applies
+    /// The SQLite database (default `sqlite://galaxy-runtime.db`) is created and migrated on
+    /// first use; a PostgreSQL one only with `--migrate` (otherwise run `galaxy-runtime migrate`
+    /// first). With a PostgreSQL database, only the replica holding the leader lock applies
     /// changes; the others observe and wait.
     Run(RunArgs),
     /// Run one pass now and print its plan and its report.
@@ -71,6 +80,17 @@ pub enum Command {
     /// Each event is delivered at least once, in commit order per game, with the same event id
     /// every time; `--pending` shows the ones the lobby has not accepted yet.
     Events(crate::events_cmd::EventsArgs),
+    /// Create or upgrade the database's schema (`--check`: only say whether it is up to date).
+    ///
+    /// The only command that changes a PostgreSQL schema, but for `run --migrate`: read-only
+    /// commands never do, and the others refuse a schema that is not up to date. Exits 1 when
+    /// `--check` finds the schema missing, older or newer than this build's.
+    Migrate(crate::migrate_cmd::MigrateArgs),
+    /// Print a shell completion script: `galaxy-runtime completions bash >
+    /// /etc/bash_completion.d/galaxy-runtime`.
+    Completions(crate::package_cmd::CompletionsArgs),
+    /// Print the manual page (roff): `galaxy-runtime man > galaxy-runtime.1`.
+    Man,
 }
 
 /// Arguments of `plan`.
@@ -102,13 +122,24 @@ pub struct RunArgs {
     /// The reconciler's configuration.
     #[command(flatten)]
     pub reconciler: ReconcilerFlags,
-    /// Serve Prometheus metrics at http://ADDR/metrics, such as `127.0.0.1:9464`
-    /// [env: BACKEND_RUNTIME_METRICS_ADDR; file: [metrics] addr; default: not served].
-    #[arg(long, value_name = "ADDR", help_heading = "Logging and metrics")]
+    /// Serve Prometheus metrics, health and readiness at http://ADDR/metrics, /healthz and
+    /// /readyz, such as `127.0.0.1:9464` (loopback unless the metrics must be scraped from
+    /// elsewhere) [env: BACKEND_RUNTIME_METRICS_ADDR; file: [metrics] addr; default: not
+    /// served].
+    #[arg(
+        long = "http-addr",
+        visible_alias = "metrics-addr",
+        value_name = "ADDR",
+        help_heading = "Logging and metrics"
+    )]
     pub metrics_addr: Option<String>,
     /// Where the lobby's events go.
     #[command(flatten)]
     pub lobby: crate::lobby::LobbyFlags,
+    /// Apply the pending migrations of a PostgreSQL database before starting (SQLite is
+    /// migrated anyway).
+    #[arg(long)]
+    pub migrate: bool,
 }
 
 /// Arguments of `reconcile`.
@@ -205,6 +236,11 @@ pub struct CommonFlags {
     /// sqlite://galaxy-runtime.db].
     #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
+    /// A file whose first line is the PostgreSQL password, so that it stands neither in the
+    /// URL nor on the command line (a warning when other users may read it)
+    /// [env: BACKEND_RUNTIME_DATABASE_PASSWORD_FILE; file: [database] password_file].
+    #[arg(long, value_name = "FILE", global = true)]
+    pub database_password_file: Option<PathBuf>,
     /// Log lines for people (`text`) or one JSON object per line (`json`)
     /// [env: BACKEND_RUNTIME_LOG_FORMAT; file: [log] format; default: text].
     #[arg(

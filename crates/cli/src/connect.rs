@@ -13,7 +13,7 @@ use galaxy_runtime_model::ContainerSummary;
 use galaxy_runtime_ports::noop::{NoCache, NoScheduler};
 use galaxy_runtime_ports::{DockerPort, LabelFilter, LeaderLock, PortError, PortResult};
 use galaxy_runtime_reconciler::Reconciler;
-use galaxy_runtime_store::{Backend, Store, StoreLeaderLock};
+use galaxy_runtime_store::{Backend, SchemaPolicy, Store, StoreLeaderLock};
 use log::warn;
 
 use crate::BadInput;
@@ -166,25 +166,60 @@ async fn one_daemon(settings: &Settings) -> anyhow::Result<DockerAdapter> {
         })
 }
 
-/// The database of the settings, created and migrated when needed.
+/// The database of the settings for a command that only reads: its schema is never changed
+/// (not even a SQLite file created); a database without the schema this build knows, or with an
+/// older one, is an error saying to run `galaxy-runtime migrate`. Every read-only command opens
+/// the database through this one function.
 pub async fn store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::connect(&settings.store).await.map_err(|error| {
-        let hint = match settings.store.backend() {
-            Ok(Backend::Sqlite(path)) => format!(
-                "Check that the directory of {} exists and is writable, or choose another \
-                 file with --database-url sqlite://PATH (or BACKEND_RUNTIME_DATABASE_URL).",
-                path.display()
-            ),
-            _ => "Check that the server runs and accepts connections, and that --database-url \
-                  (or BACKEND_RUNTIME_DATABASE_URL) names it."
-                .to_owned(),
-        };
-        anyhow!(
-            "cannot open the database {}: {}. {hint}",
-            settings.database(),
-            describe(&error)
-        )
-    })
+    open(settings, SchemaPolicy::Require).await
+}
+
+/// The database of the settings for a command that writes: the embedded SQLite is migrated by
+/// itself (so that the quick start needs no extra step); PostgreSQL only when
+/// `migrate_postgres` (`run --migrate`), since a newer build pointed at production must not
+/// change the schema under running replicas. Otherwise its schema must be up to date.
+pub async fn store_for_writing(
+    settings: &Settings,
+    migrate_postgres: bool,
+) -> anyhow::Result<Store> {
+    let policy = match settings.store.backend() {
+        Ok(Backend::Sqlite(_)) => SchemaPolicy::Migrate,
+        _ if migrate_postgres => SchemaPolicy::Migrate,
+        _ => SchemaPolicy::Require,
+    };
+    open(settings, policy).await
+}
+
+/// Opens the database as `policy` says, with an error that says what to do.
+async fn open(settings: &Settings, policy: SchemaPolicy) -> anyhow::Result<Store> {
+    Store::connect_with(&settings.store, policy)
+        .await
+        .map_err(|error| store_error(settings, &error))
+}
+
+/// A failure to open the database of the settings, as one line saying what to do.
+pub fn store_error(settings: &Settings, error: &PortError) -> anyhow::Error {
+    let hint = match (error, settings.store.backend()) {
+        // The store's own message says what to do (migrate, or upgrade this build).
+        (PortError::Invalid { .. }, _) => String::new(),
+        _ if describe(error).contains("TLS handshake") => " Check the server's certificate \
+              against the URL: sslmode, sslrootcert (its CA) and, for verify-full, the host \
+              name the certificate was made for."
+            .to_owned(),
+        (_, Ok(Backend::Sqlite(path))) => format!(
+            " Check that the directory of {} exists and is writable, or choose another file \
+             with --database-url sqlite://PATH (or BACKEND_RUNTIME_DATABASE_URL).",
+            path.display()
+        ),
+        _ => " Check that the server runs and accepts connections, and that --database-url \
+              (or BACKEND_RUNTIME_DATABASE_URL) names it."
+            .to_owned(),
+    };
+    anyhow!(
+        "cannot open the database {}: {}.{hint}",
+        settings.database(),
+        describe(error)
+    )
 }
 
 /// A reconciler on Docker, the store, the HTTP engine client and the lobby of the settings (a

@@ -19,7 +19,10 @@ pub async fn run(args: &GamesArgs, settings: Settings) -> anyhow::Result<()> {
         }
         GamesAction::List { .. } => None,
     };
-    let store = connect::store(&settings).await?;
+    let store = match game_id {
+        None => connect::store(&settings).await?,
+        Some(_) => connect::store_for_writing(&settings, false).await?,
+    };
     let result = match (&args.action, game_id) {
         (GamesAction::Add { turn_schedule, .. }, Some(game_id)) => store
             .put_game(GameProjection {

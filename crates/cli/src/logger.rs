@@ -9,6 +9,7 @@
 use std::io::{IsTerminal, Write};
 
 use galaxy_runtime_model::Timestamp;
+use galaxy_runtime_model::text::escape_controls;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use crate::settings::LogFormat;
@@ -84,7 +85,8 @@ fn text_line(record: &Record<'_>, colour: bool) -> String {
         .map(|(_, t)| t.get(..8).unwrap_or(t))
         .unwrap_or(&now)
         .to_owned();
-    let message = record.args().to_string().replace('\n', "; ");
+    // The last line of defence: whatever a message quotes, nothing in it acts on the terminal.
+    let message = escape_controls(&record.args().to_string().replace('\n', "; "));
     let (tag, paint) = match record.level() {
         Level::Error => ("ERROR ", "\x1b[31;1m"),
         Level::Warn => ("WARN ", "\x1b[33m"),
@@ -112,7 +114,15 @@ fn json_line(record: &Record<'_>) -> String {
         "ts": Timestamp::now().to_string(),
         "level": record.level().as_str().to_ascii_lowercase(),
         "target": record.target(),
-        "message": record.args().to_string(),
+        // JSON escapes control characters itself; the line breaks stay as they are, the rest
+        // (bidi overrides) is escaped as in text lines.
+        "message": record
+            .args()
+            .to_string()
+            .split('\n')
+            .map(escape_controls)
+            .collect::<Vec<_>>()
+            .join("\n"),
     })
     .to_string()
 }
@@ -158,5 +168,22 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&json_line(&record)).unwrap();
         assert_eq!(json["level"], "warn");
         assert_eq!(json["message"], "a\nb");
+    }
+
+    #[test]
+    fn no_line_can_move_the_cursor_or_turn_text_around() {
+        let args = format_args!("unknown field `\x1b[2J\x1b]0;owned\x07` in \u{202e}txt.exe");
+        let record = Record::builder()
+            .args(args)
+            .level(Level::Error)
+            .target("galaxy_runtime_cli")
+            .build();
+        for line in [text_line(&record, false), json_line(&record)] {
+            assert!(!line.contains('\x1b') && !line.contains('\x07'), "{line:?}");
+            assert!(!line.contains('\u{202e}'), "{line:?}");
+            assert!(line.contains("u{1b}[2J"), "{line:?}");
+        }
+        // Our own colours stay: only the message is escaped.
+        assert!(text_line(&record, true).starts_with("\x1b[2m"));
     }
 }

@@ -26,13 +26,17 @@ mod connect;
 mod events_cmd;
 mod games_cmd;
 mod hosts;
+mod http;
 mod lobby;
 mod logger;
+mod migrate_cmd;
 mod observe_cmd;
+mod package_cmd;
 mod plan_cmd;
 mod reconcile_cmd;
 mod render;
 mod run_cmd;
+mod secrets;
 mod settings;
 mod status_cmd;
 
@@ -61,12 +65,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan_cmd::run(&args),
+        Command::Completions(args) => package_cmd::completions(&args),
+        Command::Man => package_cmd::man(),
         command => with_runtime(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("galaxy-runtime: {error:#}");
+            // Errors quote foreign text (a parser's message quotes its input): nothing in
+            // them may act on the terminal.
+            eprintln!(
+                "galaxy-runtime: {}",
+                galaxy_runtime_model::text::escape_controls(&format!("{error:#}"))
+            );
             let bad_input = error.downcast_ref::<BadInput>().is_some();
             // Bad input is not a bug: where it happened in the code helps nobody.
             let wants_backtrace =
@@ -108,7 +119,10 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
         Command::Status(a) => (&a.common, None, None, LevelFilter::Warn),
         Command::Games(a) => (&a.common, None, None, LevelFilter::Warn),
         Command::Events(a) => (&a.common, None, None, LevelFilter::Warn),
-        Command::Plan(_) => (&no_reconciler_flags, None, None, LevelFilter::Warn),
+        Command::Migrate(a) => (&a.common, None, None, LevelFilter::Info),
+        Command::Plan(_) | Command::Completions(_) | Command::Man => {
+            (&no_reconciler_flags, None, None, LevelFilter::Warn)
+        }
     };
     let settings = Settings::load(
         Flags {
@@ -123,19 +137,25 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
         settings.log_format,
         settings.log_level.unwrap_or(default_level),
     );
+    for warning in &settings.warnings {
+        log::warn!("{warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
         match &command {
-            Command::Run(_) => run_cmd::run(settings).await,
+            Command::Run(args) => run_cmd::run(settings, args.migrate).await,
             Command::Reconcile(args) => reconcile_cmd::run(args, settings).await,
             Command::Observe(_) => observe_cmd::run(settings).await,
             Command::Status(args) => status_cmd::run(args, settings).await,
             Command::Games(args) => games_cmd::run(args, settings).await,
             Command::Events(args) => events_cmd::run(args, settings).await,
+            Command::Migrate(args) => migrate_cmd::run(args, settings).await,
             Command::Plan(args) => plan_cmd::run(args),
+            Command::Completions(args) => package_cmd::completions(args),
+            Command::Man => package_cmd::man(),
         }
     })
 }

@@ -15,7 +15,11 @@ use crate::{connect, render};
 /// prints what was applied. A failed pass is an error (exit status 1) after its report.
 pub async fn run(args: &ReconcileArgs, settings: Settings) -> anyhow::Result<()> {
     let docker = connect::docker(&settings).await?;
-    let store = connect::store(&settings).await?;
+    let store = if args.dry_run {
+        connect::store(&settings).await?
+    } else {
+        connect::store_for_writing(&settings, false).await?
+    };
     // A dry run writes nothing, so it needs no lock; a real pass respects a `run` that holds it.
     let leader = (!args.dry_run).then(|| Arc::new(store.leader_lock()));
     let reconciler = connect::reconciler(&settings, &docker, &store, leader.clone())?;

@@ -1,7 +1,6 @@
 //! `galaxy-runtime run`: the reconcile loop, woken early by Docker events, until Ctrl-C or
 //! SIGTERM.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::anyhow;
@@ -16,14 +15,15 @@ use crate::connect;
 use crate::settings::Settings;
 
 /// Runs the loop until a signal asks it to stop; the pass in flight always finishes.
-pub async fn run(settings: Settings) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, migrate: bool) -> anyhow::Result<()> {
     // The recorder must be in place before the reconciler is built: building it registers
     // every series at zero, so that dashboards see them from the start.
-    if let Some(addr) = settings.metrics_addr {
-        serve_metrics(addr)?;
-    }
+    let listener = match settings.metrics_addr {
+        Some(addr) => Some((crate::http::bind(addr)?, crate::http::install_recorder()?)),
+        None => None,
+    };
     let docker = connect::docker(&settings).await?;
-    let store = connect::store(&settings).await?;
+    let store = connect::store_for_writing(&settings, migrate).await?;
     let leader = Arc::new(store.leader_lock());
     let reconciler = connect::reconciler(&settings, &docker, &store, Some(Arc::clone(&leader)))?;
     let config = reconciler.config();
@@ -43,7 +43,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings.lobby.describe(),
         settings
             .metrics_addr
-            .map(|a| format!(", metrics on http://{a}/metrics"))
+            .map(|a| format!(
+                ", metrics, health and readiness on http://{a}/metrics, /healthz, /readyz"
+            ))
             .unwrap_or_default(),
     );
 
@@ -66,6 +68,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         })
         .collect();
     let signals = tokio::spawn(stop_on_signal(cancel.clone()));
+    let http = listener.map(|(listener, metrics)| {
+        tokio::spawn(crate::http::serve(
+            listener,
+            metrics,
+            reconciler.clone(),
+            cancel.child_token(),
+        ))
+    });
 
     let looped = reconciler.run(cancel.clone()).await;
     cancel.cancel();
@@ -74,6 +84,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // its log lines have said already.
     for watcher in watchers {
         let _ = watcher.await;
+    }
+    if let Some(http) = http {
+        let _ = http.await;
     }
     if let Err(error) = leader.release().await {
         warn!(
@@ -133,20 +146,4 @@ async fn next_signal() -> &'static str {
 async fn next_signal() -> &'static str {
     let _ = tokio::signal::ctrl_c().await;
     "Ctrl-C"
-}
-
-/// Installs the Prometheus recorder and serves `/metrics` on `addr`.
-fn serve_metrics(addr: SocketAddr) -> anyhow::Result<()> {
-    // Bind first, so that a taken or forbidden address is one clear error now rather than a
-    // log line from the exporter's task later.
-    std::net::TcpListener::bind(addr).map(drop).map_err(|e| {
-        anyhow!(
-            "cannot serve metrics on {addr}: {e}. Choose a free address with --metrics-addr \
-             (or BACKEND_RUNTIME_METRICS_ADDR)."
-        )
-    })?;
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .map_err(|e| anyhow!("cannot serve metrics on {addr}: {e}"))
 }

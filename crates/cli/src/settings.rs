@@ -60,6 +60,9 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// The lobby's webhook, if any.
     pub lobby: LobbySettings,
+    /// What the operator should fix but need not stop for (a secret others may read), logged
+    /// once the logger is in place.
+    pub warnings: Vec<String>,
 }
 
 impl Default for Settings {
@@ -73,6 +76,7 @@ impl Default for Settings {
             log_level: None,
             metrics_addr: None,
             lobby: LobbySettings::default(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -152,11 +156,13 @@ impl Settings {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from),
         };
-        if let Some(path) = file {
-            settings.apply_file(&path)?;
+        if let Some(path) = &file {
+            settings.apply_file(path)?;
         }
+        let file_holds_secret = redact_url(&settings.store.url) != settings.store.url;
         settings.apply_env(lookup)?;
         settings.apply_flags(flags)?;
+        crate::secrets::check(&mut settings, file.as_deref(), file_holds_secret)?;
         Ok(settings)
     }
 
@@ -288,6 +294,16 @@ impl Settings {
                     ..e
                 })
             })?;
+        }
+        if let Some(path) = &common.database_password_file {
+            self.store
+                .set("password_file", &path.to_string_lossy())
+                .map_err(|e| {
+                    source.refuse(ConfigError {
+                        name: "database_password_file".to_owned(),
+                        ..e
+                    })
+                })?;
         }
         if let Some(value) = &common.log_format {
             self.log_format = log_format("log_format", value).map_err(|e| source.refuse(e))?;

@@ -172,12 +172,22 @@ fn an_unreachable_database_is_one_line_saying_what_to_check() {
         let out = output(
             in_scratch(&scratch, &args).arg("--database-url=sqlite:///nonexistent/dir/runtime.db"),
         );
+        // A read-only command never creates the file, so it finds none; one that writes fails
+        // to create it.
+        let read_only = matches!(
+            args.as_slice(),
+            ["status"] | ["games", "list"] | ["observe"] | [_, _, "--dry-run"]
+        );
         assert_refused(
             &out,
             1,
             &[
                 "cannot open the database sqlite:///nonexistent/dir/runtime.db",
-                "exists and is writable",
+                if read_only {
+                    "no database file at sqlite:///nonexistent/dir/runtime.db: create it with `galaxy-runtime migrate`"
+                } else {
+                    "exists and is writable"
+                },
             ],
             &scratch,
             &[],

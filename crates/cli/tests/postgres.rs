@@ -63,6 +63,11 @@ fn reconcile_once_against_postgres() {
         command
     };
 
+    // PostgreSQL's schema changes only on purpose.
+    assert_success(
+        &output(&mut with_schema(fleet.db_command(&["migrate"]))),
+        "migrate",
+    );
     let (adopted, orphan) = (GameId::new_random(), GameId::new_random());
     assert_success(
         &output(&mut with_schema(fleet.db_command(&[

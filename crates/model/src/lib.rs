@@ -42,6 +42,7 @@ pub use game_id::{GameId, ParseGameIdError};
 pub use job::{JobResult, Op};
 pub use record::{
     GameProjection, ProbeOutcome, RuntimeRecord, RuntimeStatus, Snapshot, StatusTransitionError,
+    unstorable_reason,
 };
 pub use scenario::{HostObservation, Observation, PassKind, Scenario, ScenarioError};
 pub use time::{ParseTimestampError, Timestamp};

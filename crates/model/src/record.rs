@@ -187,6 +187,63 @@ impl ProbeOutcome {
     pub fn is_ok(&self) -> bool {
         matches!(self, Self::Ok(_))
     }
+
+    /// The outcome of an engine's answer `state`: [`ProbeOutcome::Ok`] when a store can keep
+    /// it as a snapshot, else an error naming why ([`unstorable_reason`]).
+    pub fn of_answer(state: serde_json::Value) -> Self {
+        match unstorable_reason(&state) {
+            Some(reason) => Self::Error(reason),
+            None => Self::Ok(Arc::new(state)),
+        }
+    }
+}
+
+/// Why a store cannot keep `state` as a snapshot, or `None` when it can.
+///
+/// A NUL character (`\u0000`) in a string or a key is refused by PostgreSQL's `jsonb`; an
+/// answer holding one is a failed probe rather than a snapshot that fails to publish (and, in a
+/// batch, takes others down with it).
+///
+/// ```
+/// use galaxy_runtime_model::unstorable_reason;
+/// use serde_json::json;
+///
+/// assert_eq!(unstorable_reason(&json!({"turn": 3, "s": "ok"})), None);
+/// assert_eq!(
+///     unstorable_reason(&json!({"players": [{"name": "a\u{0}b"}]})).as_deref(),
+///     Some("the status holds a NUL character (\\u0000) at $.players[0].name, which the store cannot keep")
+/// );
+/// ```
+pub fn unstorable_reason(state: &serde_json::Value) -> Option<String> {
+    fn find(value: &serde_json::Value, path: &mut String) -> bool {
+        match value {
+            serde_json::Value::String(s) => s.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                let found = find(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            serde_json::Value::Object(fields) => fields.iter().any(|(key, item)| {
+                let len = path.len();
+                path.push('.');
+                path.push_str(&crate::text::escape_foreign(key, 40));
+                let found = key.contains('\0') || find(item, path);
+                if !found {
+                    path.truncate(len);
+                }
+                found
+            }),
+            _ => false,
+        }
+    }
+    let mut path = "$".to_owned();
+    find(state, &mut path).then(|| {
+        format!("the status holds a NUL character (\\u0000) at {path}, which the store cannot keep")
+    })
 }
 
 /// A status snapshot of one engine, as published to the store.

@@ -43,6 +43,45 @@ pub fn escape_foreign(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// `text` with what can act on a terminal or reorder what it shows written as `\u{…}`: control
+/// characters (C0, DEL, C1, so every escape
+/// sequence loses its ESC), and the invisible format characters of bidirectional text
+/// (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069). Everything else, printable
+/// Unicode included, is kept, and nothing is cut: for whole lines (log lines, error messages)
+/// that may quote foreign text, such as a parser's message quoting its input, where
+/// [`escape_foreign`] is for the foreign piece itself.
+///
+/// ```
+/// use galaxy_runtime_model::text::escape_controls;
+///
+/// assert_eq!(escape_controls("pass done in 0.1s: 3 games…"), "pass done in 0.1s: 3 games…");
+/// assert_eq!(escape_controls("unknown field `\x1b[2J`"), "unknown field `\\u{1b}[2J`");
+/// assert_eq!(escape_controls("abc\u{202e}fed"), "abc\\u{202e}fed");
+/// ```
+pub fn escape_controls(text: &str) -> String {
+    if !text.chars().any(is_control) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_control(c) {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether `c` acts on a terminal or on the direction of text.
+fn is_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// Like [`escape_foreign`] for bytes that may not be UTF-8 (header values, bodies): what is not
 /// UTF-8 is shown as `\u{fffd}`.
 ///

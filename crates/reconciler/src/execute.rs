@@ -483,6 +483,32 @@ impl Executor<'_, '_> {
                 self.report.count_applied(KIND, snapshots.len() as u64);
                 debug!("published {} engine snapshots", snapshots.len());
             }
+            // One row the store refuses fails the whole batch: each snapshot is tried alone,
+            // so that it fails alone. Not when the store is unreachable or the lock is lost,
+            // where every row would fail the same way.
+            Err(e) if snapshots.len() > 1 && !e.is_fenced() && !is_connection_failure(&e) => {
+                warn!(
+                    "batched {KIND} of {} snapshots failed ({e}); publishing them one by one",
+                    snapshots.len()
+                );
+                let mut published = 0;
+                for snapshot in &snapshots {
+                    match self
+                        .ports
+                        .store
+                        .publish_snapshots(std::slice::from_ref(snapshot))
+                        .await
+                    {
+                        Ok(()) => published += 1,
+                        Err(e) if e.is_fenced() => {
+                            self.batch_failed(KIND, std::iter::once(snapshot.game_id), e);
+                            break;
+                        }
+                        Err(e) => self.fail(snapshot.game_id, KIND, e),
+                    }
+                }
+                self.report.count_applied(KIND, published);
+            }
             Err(e) => self.batch_failed(KIND, snapshots.iter().map(|s| s.game_id), e),
         }
     }
@@ -509,6 +535,14 @@ impl Executor<'_, '_> {
             );
         }
     }
+}
+
+/// Whether `error` says the store could not be reached (rather than refusing one call).
+fn is_connection_failure(error: &PortError) -> bool {
+    matches!(
+        error,
+        PortError::Unavailable { .. } | PortError::Timeout { .. }
+    )
 }
 
 /// Whether `answer` (Docker's answer to inspecting `recorded`) describes the recorded

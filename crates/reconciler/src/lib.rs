@@ -24,6 +24,7 @@ mod addressing;
 mod backoff;
 mod context;
 mod execute;
+mod health;
 mod observe;
 mod reconciler;
 mod relay;
@@ -39,6 +40,7 @@ pub use planner::{
 
 pub use addressing::probe_endpoint;
 pub use context::Clock;
+pub use health::{Health, PassOutcome};
 pub use reconciler::{BuildError, PlannedPass, Reconciler, ReconcilerBuilder, check_host_name};
 pub use relay::DeliveryReport;
 pub use report::{ActionFailure, ObserveStep, PassDurations, PassError, PassReport};

@@ -257,7 +257,7 @@ async fn probe_one(
             let answer = tokio::time::timeout(timeout, engine.status(&endpoint)).await;
             telemetry::probe(started.elapsed().as_secs_f64());
             match answer {
-                Ok(Ok(state)) => ProbeOutcome::Ok(state.into()),
+                Ok(Ok(state)) => ProbeOutcome::of_answer(state),
                 Ok(Err(error)) => ProbeOutcome::Error(error.to_string()),
                 Err(_) => {
                     ProbeOutcome::Error(format!("timeout after {}", duration::format(timeout)))

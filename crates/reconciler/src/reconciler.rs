@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub stop: CancellationToken,
     /// Whether the loop runs.
     pub running: watch::Sender<bool>,
+    /// How the last passes ended.
+    pub health: std::sync::Mutex<crate::health::Health>,
 }
 
 /// A pass observed and planned by [`Reconciler::plan_pass`], not yet applied.
@@ -316,6 +318,7 @@ impl ReconcilerBuilder {
                 wake: Arc::new(Notify::new()),
                 stop: CancellationToken::new(),
                 running: watch::Sender::new(false),
+                health: std::sync::Mutex::new(crate::health::Health::default()),
             }),
         })
     }
@@ -380,6 +383,28 @@ pub fn check_host_name(name: &str) -> Result<(), String> {
 }
 
 impl Reconciler {
+    /// How the last pass ended, and the last failure: what health checks and readiness probes
+    /// read.
+    pub fn health(&self) -> crate::health::Health {
+        self.inner
+            .health
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    fn record_health(&self, outcome: crate::health::PassOutcome) {
+        let mut health = self
+            .inner
+            .health
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !outcome.succeeded() {
+            health.last_error = Some(outcome.clone());
+        }
+        health.last_pass = Some(outcome);
+    }
+
     /// A builder; give it every port, then call [`ReconcilerBuilder::build`].
     pub fn builder() -> ReconcilerBuilder {
         ReconcilerBuilder::default()
@@ -580,6 +605,17 @@ impl Reconciler {
             PassKind::Quick => "reconcile quick pass",
         };
         let now_unix = (self.inner.ports.clock)().unix_micros() as f64 / 1e6;
+        let (outcome, error) = match &result {
+            Ok(report) if report.skipped_not_leader => (telemetry::RESULT_NOT_LEADER, None),
+            Ok(_) => (telemetry::RESULT_OK, None),
+            Err(error) => (telemetry::RESULT_ERROR, Some(error.to_string())),
+        };
+        self.record_health(crate::health::PassOutcome {
+            at: (self.inner.ports.clock)(),
+            pass: kind,
+            result: outcome,
+            error,
+        });
         match &result {
             Ok(report) if report.skipped_not_leader => {
                 debug!("{name} skipped: another replica holds the leader lock");

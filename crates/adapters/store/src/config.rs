@@ -50,6 +50,10 @@ pub struct StoreConfig {
     /// PostgreSQL only: the schema holding the tables (created if missing); `None` uses the
     /// server's `search_path` (normally `public`). A plain identifier: letters, digits and `_`.
     pub schema: Option<String>,
+    /// PostgreSQL only: a file holding the password (its first line; a trailing newline is
+    /// not part of it), so that the password never stands in a URL, on a command line or in a
+    /// process's environment. Refused together with a URL that holds a password.
+    pub password_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -61,6 +65,7 @@ impl Default for StoreConfig {
             query_timeout: Duration::from_secs(30),
             busy_timeout: Duration::from_secs(5),
             schema: None,
+            password_file: None,
         }
     }
 }
@@ -177,7 +182,51 @@ impl StoreConfig {
                 "must be 1 to 63 letters, digits or _, not starting with a digit",
             ));
         }
+        if let Some(path) = &self.password_file {
+            let shown = path.display().to_string();
+            if path.as_os_str().is_empty() {
+                return Err(error("password_file", shown, "must not be empty"));
+            }
+            if !matches!(self.backend(), Ok(Backend::Postgres)) {
+                return Err(error(
+                    "password_file",
+                    shown,
+                    "is for PostgreSQL; the URL names another database",
+                ));
+            }
+            if redact_url(&self.url) != self.url {
+                return Err(error(
+                    "password_file",
+                    shown,
+                    "the URL holds a password too: give it in one place only",
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The password of [`password_file`](Self::password_file), `None` without one.
+    ///
+    /// The file is read on every call (a rotated password is picked up by the next
+    /// connection). The error names the file, never its content.
+    pub fn password(&self) -> Result<Option<String>, ConfigError> {
+        let Some(path) = &self.password_file else {
+            return Ok(None);
+        };
+        let refuse = |reason: String| ConfigError {
+            name: "password_file".to_owned(),
+            value: path.display().to_string(),
+            reason,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| refuse(format!("cannot be read: {e}")))?;
+        let password = text.lines().next().unwrap_or_default();
+        if password.is_empty() {
+            return Err(refuse(
+                "is empty: its first line is the password".to_owned(),
+            ));
+        }
+        Ok(Some(password.to_owned()))
     }
 
     /// Which database the URL names, or why it names none.
@@ -221,6 +270,7 @@ impl fmt::Debug for StoreConfig {
             .field("query_timeout", &self.query_timeout)
             .field("busy_timeout", &self.busy_timeout)
             .field("schema", &self.schema)
+            .field("password_file", &self.password_file)
             .finish()
     }
 }
@@ -249,42 +299,37 @@ pub(crate) fn is_identifier(name: &str) -> bool {
 
 /// `url` with the password of its user info and any `password=` parameter replaced by `***`.
 ///
-/// Works on any text: something that is not a URL comes back unchanged, except that a
-/// `password=` parameter is still hidden.
+/// The user info is everything between `://` and the *last* `@`: tokio-postgres reads the
+/// credentials up to the first `@` and a password may hold `/`, `?`, `#`, `:` and (unescaped)
+/// `@`, so stopping at any of those, or at the first `@`, could print part of a password. A URL
+/// with an `@` in its query (and no credentials) loses the text up to it too: more hidden than
+/// needed, never less. Works on any text: something that is not a URL comes back unchanged,
+/// except that a `password=` parameter is still hidden.
 pub fn redact_url(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((head, query)) => (head, Some(query)),
-        None => (url, None),
+    let redacted = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => {
+                let (userinfo, host) = rest.split_at(at);
+                match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{scheme}://{user}:***{host}"),
+                    None => url.to_owned(),
+                }
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
     };
-    let mut out = match head.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            let authority = match authority.rsplit_once('@') {
-                Some((userinfo, host)) => match userinfo.split_once(':') {
-                    Some((user, _password)) => format!("{user}:***@{host}"),
-                    None => authority.to_owned(),
-                },
-                None => authority.to_owned(),
-            };
-            format!("{scheme}://{authority}{path}")
-        }
-        None => head.to_owned(),
+    let Some((head, query)) = redacted.split_once('?') else {
+        return redacted;
     };
-    if let Some(query) = query {
-        out.push('?');
-        let pairs: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out.push_str(&pairs.join("&"));
-    }
-    out
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{head}?{}", pairs.join("&"))
 }
 
 #[cfg(test)]
@@ -308,11 +353,97 @@ mod tests {
                 "postgres://h/db?user=u&password=***&x=1",
             ),
             ("postgres://h/db?PASSWORD=p", "postgres://h/db?PASSWORD=***"),
+            // A password holding what ends an authority elsewhere: all of it is hidden.
+            ("postgres://u:a/b@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:a?b=c@h/db?x=1", "postgres://u:***@h/db?x=1"),
+            ("postgres://u:a#b@h:5432/db", "postgres://u:***@h:5432/db"),
+            ("postgres://u:a:b@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:p@ss@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:%2F%3F%23%40%3A@h/db", "postgres://u:***@h/db"),
+            (
+                "postgres://u:/?#@:&password=x@h/db?sslmode=require",
+                "postgres://u:***@h/db?sslmode=require",
+            ),
+            ("postgres://u:@h/db", "postgres://u:***@h/db"),
             ("sqlite://galaxy-runtime.db", "sqlite://galaxy-runtime.db"),
             ("nonsense", "nonsense"),
         ] {
             assert_eq!(redact_url(url), want, "{url}");
         }
+    }
+
+    /// Every password holding the characters that end a URL's parts: the redacted URL holds no
+    /// piece of it (of three characters with a letter or digit), nor do `Debug` and `Display`.
+    #[test]
+    fn no_piece_of_a_password_survives_redaction() {
+        for password in [
+            "s3/cr?t#x@y:z",
+            "abc/def",
+            "abc?def",
+            "abc#def",
+            "abc@def",
+            "abc:def",
+            "ab%2Fcd%3F",
+            "/??##@@::",
+        ] {
+            let url =
+                format!("postgres://runtime:{password}@db.example:5432/galaxy?sslmode=disable");
+            let redacted = redact_url(&url);
+            assert!(
+                redacted.starts_with("postgres://runtime:***@"),
+                "{redacted}"
+            );
+            let chars: Vec<char> = password.chars().collect();
+            for piece in chars.windows(3) {
+                let piece: String = piece.iter().collect();
+                if piece.chars().any(char::is_alphanumeric) {
+                    assert!(!redacted.contains(&piece), "{url} -> {redacted}");
+                }
+            }
+            let config = StoreConfig::new(url.clone());
+            for text in [format!("{config:?}"), config.to_string()] {
+                assert!(!text.contains(password), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_password_file() {
+        let dir = std::env::temp_dir().join(format!(
+            "galaxy-runtime-store-config-{}",
+            galaxy_runtime_model::GameId::new_random()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("password");
+        std::fs::write(&path, "a/b?c#d@e:f\n").unwrap();
+        let mut config = StoreConfig::new("postgres://runtime@db/galaxy");
+        config
+            .apply_env(lookup_from(&[(
+                "BACKEND_RUNTIME_DATABASE_PASSWORD_FILE",
+                path.to_str().unwrap(),
+            )]))
+            .unwrap();
+        assert_eq!(config.password_file.as_deref(), Some(path.as_path()));
+        assert_eq!(config.password().unwrap().as_deref(), Some("a/b?c#d@e:f"));
+        assert!(!format!("{config:?}").contains("a/b"));
+
+        std::fs::write(&path, "\n").unwrap();
+        let err = config.password().unwrap_err();
+        assert!(err.reason.contains("empty"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = config.password().unwrap_err();
+        assert_eq!(err.name, "password_file");
+        assert!(err.reason.contains("cannot be read"), "{err}");
+
+        let with = |url: &str| StoreConfig {
+            password_file: Some(path.clone()),
+            ..StoreConfig::new(url)
+        };
+        let err = with("postgres://u:p@db/galaxy").validate().unwrap_err();
+        assert!(err.reason.contains("one place"), "{err}");
+        let err = with("sqlite://x.db").validate().unwrap_err();
+        assert!(err.reason.contains("PostgreSQL"), "{err}");
+        assert!(with("postgres://u@db/galaxy").validate().is_ok());
     }
 
     #[test]

@@ -3,11 +3,13 @@
 use std::time::Duration;
 
 use diesel::ConnectionError;
+#[cfg(feature = "sqlite")]
+use diesel_async::AsyncConnection;
 #[cfg(feature = "postgres")]
 use diesel_async::AsyncPgConnection;
+use diesel_async::SimpleAsyncConnection;
 use diesel_async::pooled_connection::deadpool::{Pool, PoolError};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 use galaxy_runtime_ports::PortError;
 
@@ -103,6 +105,50 @@ pub(crate) async fn establish_pg_session(
     establish_pg_with(config, Some(&socket), &session).await
 }
 
+/// How to connect to PostgreSQL: tokio-postgres's options and the TLS connector.
+#[cfg(feature = "postgres")]
+#[derive(Clone)]
+pub(crate) struct PgTarget {
+    pub pg: tokio_postgres::Config,
+    pub tls: tokio_postgres_rustls::MakeRustlsConnect,
+}
+
+/// The connection options of `config`: its URL (TLS parameters taken out, see
+/// [`crate::tls`]), with the password of its password file, and its TLS connector.
+///
+/// The parse error of tokio-postgres is not shown: it may quote a piece of the URL.
+#[cfg(feature = "postgres")]
+pub(crate) fn pg_config(config: &StoreConfig) -> Result<PgTarget, PortError> {
+    let target = config.redacted_url();
+    let invalid = |reason: String| PortError::invalid(format!("database URL {target}: {reason}"));
+    let (url, tls) = crate::tls::split_url(&config.url).map_err(invalid)?;
+    let mut pg: tokio_postgres::Config = url.parse().map_err(|_| {
+        invalid(
+            "not a PostgreSQL URL tokio-postgres accepts (postgres://USER@HOST:PORT/DB?PARAMETERS)"
+                .to_owned(),
+        )
+    })?;
+    if let Some(password) = config
+        .password()
+        .map_err(|e| PortError::invalid(format!("store configuration: {e}")))?
+    {
+        pg.password(password);
+    }
+    let tls = crate::tls::connector(&tls).map_err(invalid)?;
+    Ok(PgTarget { pg, tls })
+}
+
+/// Connects to `target` and hands the connection to diesel.
+#[cfg(feature = "postgres")]
+pub(crate) async fn connect_pg(target: &PgTarget) -> Result<AsyncPgConnection, ConnectionError> {
+    let (client, connection) = target
+        .pg
+        .connect(target.tls.clone())
+        .await
+        .map_err(|e| ConnectionError::BadConnection(crate::error::pg_error_text(&e)))?;
+    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+}
+
 /// Connects to `config.url` (with `socket` adjusting the connection's options), runs `session`
 /// on it, all within the connect timeout.
 #[cfg(feature = "postgres")]
@@ -113,17 +159,11 @@ async fn establish_pg_with(
 ) -> Result<AsyncPgConnection, PortError> {
     let target = config.redacted_url();
     let connect = async {
-        let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
-            PortError::invalid(format!("database URL {target}: {e}")).with_source(e)
-        })?;
+        let mut target_options = pg_config(config)?;
         if let Some(socket) = socket {
-            socket(&mut pg);
+            socket(&mut target_options.pg);
         }
-        let (client, connection) = pg
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| from_connection(&target, ConnectionError::BadConnection(e.to_string())))?;
-        let mut conn = AsyncPgConnection::try_from_client_and_connection(client, connection)
+        let mut conn = connect_pg(&target_options)
             .await
             .map_err(|e| from_connection(&target, e))?;
         conn.batch_execute(session).await.map_err(|e| {
@@ -164,12 +204,15 @@ pub(crate) fn sqlite_session_sql(busy_timeout: Duration) -> String {
 #[cfg(feature = "postgres")]
 pub(crate) fn pg_pool(config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, PortError> {
     let session = pg_session_sql(config);
+    let pg = pg_config(config)?;
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-    manager_config.custom_setup = Box::new(move |url| {
+    // Every connection is made from the parsed options (the password file's password, later the
+    // TLS settings), never from the URL text.
+    manager_config.custom_setup = Box::new(move |_url| {
         let session = session.clone();
-        let url = url.to_owned();
+        let pg = pg.clone();
         async move {
-            let mut conn = AsyncPgConnection::establish(&url).await?;
+            let mut conn = connect_pg(&pg).await?;
             conn.batch_execute(&session)
                 .await
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
@@ -177,7 +220,10 @@ pub(crate) fn pg_pool(config: &StoreConfig) -> Result<Pool<AsyncPgConnection>, P
         }
         .boxed()
     });
-    let manager = AsyncDieselConnectionManager::new_with_config(config.url.clone(), manager_config);
+    // The manager's URL is only passed to `custom_setup`, which does not read it: the redacted
+    // form keeps the password out of the pool's `Debug`.
+    let manager =
+        AsyncDieselConnectionManager::new_with_config(config.redacted_url(), manager_config);
     Pool::builder(manager)
         .max_size(config.max_connections)
         .build()

@@ -108,3 +108,21 @@ pub(crate) fn connection_lost(error: &PortError) -> bool {
         PortError::Unavailable { .. } | PortError::Timeout { .. }
     )
 }
+
+/// A tokio-postgres error and its causes as one text: its `Display` alone hides why a TLS
+/// handshake failed ("error performing TLS handshake"), which its source says ("invalid peer
+/// certificate: UnknownIssuer").
+#[cfg(feature = "postgres")]
+pub(crate) fn pg_error_text(error: &tokio_postgres::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -77,6 +77,8 @@ mod rows;
 pub mod schema;
 mod sql;
 mod store;
+#[cfg(feature = "postgres")]
+mod tls;
 mod types;
 
 pub use config::{Backend, DEFAULT_URL, StoreConfig, redact_url};
@@ -85,4 +87,4 @@ pub use leader::PgLeaderLock;
 pub use leader::{FileLeaderLock, StoreLeaderLock};
 pub use rows::StoredRecord;
 pub use sql::BATCH_ROWS;
-pub use store::Store;
+pub use store::{SchemaPolicy, Store};

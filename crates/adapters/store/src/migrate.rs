@@ -82,6 +82,152 @@ where
     Ok(done.iter().map(|v| v.to_string()).collect())
 }
 
+/// Compares the versions a database has applied with those this build knows: an error saying
+/// what to do when the database has none (no schema yet), lacks some (an older schema) or has
+/// one this build does not know (a newer schema).
+fn compare(applied: &[String], known: &BTreeSet<String>, target: &str) -> Result<(), PortError> {
+    let unknown: Vec<&str> = applied
+        .iter()
+        .filter(|v| !known.contains(*v))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        return Err(PortError::invalid(format!(
+            "the database at {target} has schema version(s) {} that this build does not know: \
+             it was migrated by a newer galaxy-runtime (upgrade this build)",
+            unknown.join(", ")
+        )));
+    }
+    let pending: Vec<&str> = known
+        .iter()
+        .filter(|v| !applied.contains(v))
+        .map(String::as_str)
+        .collect();
+    if applied.is_empty() {
+        return Err(PortError::invalid(format!(
+            "the database at {target} has no galaxy-runtime schema yet: create it with \
+             `galaxy-runtime migrate` (Store::migrate)"
+        )));
+    }
+    if !pending.is_empty() {
+        return Err(PortError::invalid(format!(
+            "the database at {target} has an older schema (missing migration(s) {}): upgrade \
+             it with `galaxy-runtime migrate` (Store::migrate)",
+            pending.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// One applied migration's version, as diesel records it.
+#[derive(diesel::QueryableByName)]
+struct AppliedVersion {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    version: String,
+}
+
+/// Whether diesel's bookkeeping table is there.
+#[derive(diesel::QueryableByName)]
+struct Present {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    present: bool,
+}
+
+/// The versions applied to a database, read without creating diesel's bookkeeping table (as
+/// `MigrationHarness::applied_migrations` would): `exists_sql` selects `present`, whether it is
+/// there.
+fn applied_read_only<C>(
+    conn: &mut C,
+    exists_sql: &str,
+    target: &str,
+    timeout: std::time::Duration,
+) -> Result<Vec<String>, PortError>
+where
+    C: diesel::Connection,
+    for<'a> diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'a, C, Present>
+        + diesel::query_dsl::LoadQuery<'a, C, AppliedVersion>,
+{
+    use diesel::RunQueryDsl;
+    let db = |what: &str, e| crate::error::from_diesel(&format!("{what} on {target}"), e, timeout);
+    let present: Present = diesel::sql_query(exists_sql)
+        .get_result(conn)
+        .map_err(|e| db("looking for the schema", e))?;
+    if !present.present {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<AppliedVersion> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load(conn)
+            .map_err(|e| db("reading the applied migrations", e))?;
+    Ok(rows.into_iter().map(|r| r.version).collect())
+}
+
+/// Checks, changing nothing, that a PostgreSQL database (in `config.schema`) has exactly the
+/// schema this build knows.
+#[cfg(feature = "postgres")]
+pub(crate) async fn check_postgres(config: &StoreConfig) -> Result<(), PortError> {
+    use diesel_async::AsyncPgConnection;
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+
+    let target = config.redacted_url();
+    let conn = crate::connect::establish_pg(config).await?;
+    let timeout = config.query_timeout;
+    let task = tokio::task::spawn_blocking(move || {
+        let mut conn: AsyncConnectionWrapper<AsyncPgConnection> =
+            AsyncConnectionWrapper::from(conn);
+        // The session's search_path is the configured schema: a schema that does not exist
+        // finds no table.
+        let applied = applied_read_only(
+            &mut conn,
+            "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS present",
+            &target,
+            timeout,
+        )?;
+        compare(
+            &applied,
+            &known_versions::<diesel::pg::Pg>(&POSTGRES_MIGRATIONS)?,
+            &target,
+        )
+    });
+    task.await
+        .map_err(|e| PortError::other("the schema check failed", e))?
+}
+
+/// Checks, changing nothing (not even creating the file), that a SQLite database file has
+/// exactly the schema this build knows.
+#[cfg(feature = "sqlite")]
+pub(crate) async fn check_sqlite(path: &str, config: &StoreConfig) -> Result<(), PortError> {
+    use diesel::{Connection, SqliteConnection};
+
+    let target = config.redacted_url();
+    if !std::path::Path::new(path).exists() {
+        return Err(PortError::invalid(format!(
+            "there is no database file at {target}: create it with `galaxy-runtime migrate` \
+             (Store::migrate)"
+        )));
+    }
+    let path = path.to_owned();
+    let timeout = config.query_timeout;
+    let task = tokio::task::spawn_blocking(move || {
+        let mut conn = SqliteConnection::establish(&path)
+            .map_err(|e| crate::error::from_connection(&target, e))?;
+        let applied = applied_read_only(
+            &mut conn,
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+             AND name = '__diesel_schema_migrations') AS present",
+            &target,
+            timeout,
+        )?;
+        compare(
+            &applied,
+            &known_versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?,
+            &target,
+        )
+    });
+    task.await
+        .map_err(|e| PortError::other("the schema check failed", e))?
+}
+
 /// A stable 63-bit key for a PostgreSQL advisory lock, from a name (FNV-1a).
 #[cfg(feature = "postgres")]
 pub(crate) fn advisory_key(name: &str) -> i64 {

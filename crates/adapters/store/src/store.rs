@@ -95,40 +95,79 @@ impl std::fmt::Debug for Store {
 
 impl Store {
     /// Connects to the database of `config.url`, applies the pending migrations and checks that
-    /// the database is not at a newer schema than this build knows.
+    /// the database is not at a newer schema than this build knows
+    /// ([`connect_with`](Self::connect_with) and [`SchemaPolicy::Migrate`]).
     ///
     /// Errors: [`PortError::Invalid`] for a bad configuration or a newer schema;
     /// [`PortError::Unavailable`] or [`PortError::Timeout`] when the database cannot be reached.
     pub async fn connect(config: &StoreConfig) -> PortResult<Self> {
+        Self::connect_with(config, SchemaPolicy::Migrate).await
+    }
+
+    /// Applies the pending migrations to the database of `config` (refusing one migrated by a
+    /// newer build) and returns the versions applied now; none when it was up to date.
+    pub async fn migrate(config: &StoreConfig) -> PortResult<Vec<String>> {
         config
             .validate()
             .map_err(|e| PortError::invalid(format!("store configuration: {e}")))?;
         let backend = config.backend().map_err(PortError::invalid)?;
         let target = config.redacted_url();
-        let pool = match &backend {
+        let applied = match &backend {
             #[cfg(feature = "postgres")]
-            Backend::Postgres => {
-                let applied = crate::migrate::migrate_postgres(config).await?;
-                log_migrations(&target, &applied);
-                DbPool::Postgres(crate::connect::pg_pool(config)?)
-            }
+            Backend::Postgres => crate::migrate::migrate_postgres(config).await?,
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(path) => {
-                let path = path.to_str().ok_or_else(|| {
-                    PortError::invalid(format!("SQLite path of {target} is not valid UTF-8"))
-                })?;
-                let applied = crate::migrate::migrate_sqlite(path, config).await?;
-                log_migrations(&target, &applied);
-                DbPool::Sqlite(crate::connect::sqlite_pool(path, config)?)
+                crate::migrate::migrate_sqlite(sqlite_path(path, &target)?, config).await?
             }
             #[allow(unreachable_patterns)]
-            other => {
-                return Err(PortError::invalid(format!(
-                    "{target}: this build has no {} support (cargo feature `{}`)",
-                    other.name(),
-                    other.name()
-                )));
+            other => return Err(unsupported(other, &target)),
+        };
+        log_migrations(&target, &applied);
+        Ok(applied)
+    }
+
+    /// Checks, changing nothing, that the database of `config` has exactly the schema this
+    /// build knows: [`PortError::Invalid`] saying to migrate when it has none or an older one
+    /// (or, for SQLite, when the file does not exist), or saying so when it is newer.
+    pub async fn check_schema(config: &StoreConfig) -> PortResult<()> {
+        config
+            .validate()
+            .map_err(|e| PortError::invalid(format!("store configuration: {e}")))?;
+        let backend = config.backend().map_err(PortError::invalid)?;
+        let target = config.redacted_url();
+        match &backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => crate::migrate::check_postgres(config).await,
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(path) => {
+                crate::migrate::check_sqlite(sqlite_path(path, &target)?, config).await
             }
+            #[allow(unreachable_patterns)]
+            other => Err(unsupported(other, &target)),
+        }
+    }
+
+    /// Connects to the database of `config.url`, first migrating it or checking its schema as
+    /// `policy` says.
+    pub async fn connect_with(config: &StoreConfig, policy: SchemaPolicy) -> PortResult<Self> {
+        match policy {
+            SchemaPolicy::Migrate => {
+                Self::migrate(config).await?;
+            }
+            SchemaPolicy::Require => Self::check_schema(config).await?,
+        }
+        let backend = config.backend().map_err(PortError::invalid)?;
+        let target = config.redacted_url();
+        let pool = match &backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => DbPool::Postgres(crate::connect::pg_pool(config)?),
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(path) => DbPool::Sqlite(crate::connect::sqlite_pool(
+                sqlite_path(path, &target)?,
+                config,
+            )?),
+            #[allow(unreachable_patterns)]
+            other => return Err(unsupported(other, &target)),
         };
         log::info!("store: connected to {target}");
         Ok(Self {
@@ -372,6 +411,34 @@ pub(crate) fn miss_message(record: &RuntimeRecord, expected: Option<&Expected>) 
             }
         }),
     }
+}
+
+/// What connecting does with the database's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaPolicy {
+    /// Apply the pending migrations (creating the schema, and a SQLite file, when missing).
+    Migrate,
+    /// Change nothing: refuse a database whose schema is missing, older or newer than this
+    /// build's, saying to migrate it. For processes that must not need DDL rights, and for
+    /// read-only commands.
+    Require,
+}
+
+/// The UTF-8 path of a SQLite database.
+#[cfg(feature = "sqlite")]
+fn sqlite_path<'a>(path: &'a std::path::Path, target: &str) -> PortResult<&'a str> {
+    path.to_str()
+        .ok_or_else(|| PortError::invalid(format!("SQLite path of {target} is not valid UTF-8")))
+}
+
+/// The error for a backend this build was compiled without.
+#[allow(dead_code)] // used only when a backend's feature is off
+fn unsupported(backend: &Backend, target: &str) -> PortError {
+    PortError::invalid(format!(
+        "{target}: this build has no {} support (cargo feature `{}`)",
+        backend.name(),
+        backend.name()
+    ))
 }
 
 fn log_migrations(target: &str, applied: &[String]) {

@@ -193,3 +193,125 @@ async fn concurrent_postgres_starts_migrate_once() {
         "every migration applied once"
     );
 }
+
+/// The message of a refused connection that changed nothing, which must say `words`.
+#[track_caller]
+fn expect_refused(result: Result<Store, PortError>, words: &str) {
+    match result {
+        Err(PortError::Invalid { message, .. }) => {
+            assert!(message.contains(words), "says {words:?}: {message}");
+            assert!(
+                message.contains("galaxy-runtime migrate") || message.contains("newer"),
+                "says what to do: {message}"
+            );
+        }
+        Err(other) => panic!("a schema not up to date must be Invalid, got {other:?}"),
+        Ok(_) => panic!("a store connected without the schema it needs"),
+    }
+}
+
+#[cfg(feature = "sqlite")]
+/// `SchemaPolicy::Require` changes nothing: no file is created, no table, and a database that
+/// lacks a migration or has a newer one is refused; once migrated, it connects.
+#[tokio::test]
+async fn sqlite_require_never_changes_the_schema() {
+    use galaxy_runtime_store::SchemaPolicy;
+    let db = SqliteFile::new();
+    expect_refused(
+        Store::connect_with(&db.config(), SchemaPolicy::Require).await,
+        "no database file",
+    );
+    assert!(!db.path.exists(), "no file was created");
+
+    // An empty file (made by something else): still no schema, and still no table.
+    std::fs::write(&db.path, b"").expect("empty file");
+    expect_refused(
+        Store::connect_with(&db.config(), SchemaPolicy::Require).await,
+        "no galaxy-runtime schema",
+    );
+    let tables: Vec<Version> = diesel::sql_query("SELECT name AS version FROM sqlite_master")
+        .load(&mut db.raw())
+        .expect("listing tables");
+    assert!(tables.is_empty(), "no table was created");
+
+    let applied = Store::migrate(&db.config()).await.expect("migrate");
+    assert!(!applied.is_empty());
+    assert!(
+        Store::migrate(&db.config())
+            .await
+            .expect("again")
+            .is_empty()
+    );
+    let store = Store::connect_with(&db.config(), SchemaPolicy::Require)
+        .await
+        .expect("a migrated database connects");
+    store.list_records().await.expect("list");
+    store.close();
+
+    let latest = sqlite_versions(&db).pop().expect("a version");
+    db.raw()
+        .batch_execute(&format!(
+            "DELETE FROM __diesel_schema_migrations WHERE version = '{latest}'"
+        ))
+        .expect("forgetting a migration");
+    expect_refused(
+        Store::connect_with(&db.config(), SchemaPolicy::Require).await,
+        "older schema",
+    );
+    assert_eq!(
+        sqlite_versions(&db).len(),
+        known_versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)
+            .expect("embedded")
+            .len()
+            - 1,
+        "nothing was applied"
+    );
+    db.raw()
+        .batch_execute(&format!(
+            "INSERT INTO __diesel_schema_migrations (version) VALUES ('{latest}'), \
+             ('{FUTURE_VERSION}')"
+        ))
+        .expect("recording a future migration");
+    expect_refused(
+        Store::connect_with(&db.config(), SchemaPolicy::Require).await,
+        "newer",
+    );
+}
+
+#[cfg(feature = "postgres")]
+/// `SchemaPolicy::Require` on PostgreSQL creates neither the schema nor a table, and connects
+/// once the database is migrated.
+#[tokio::test]
+async fn postgres_require_never_changes_the_schema() {
+    use diesel::sql_types::BigInt;
+    use galaxy_runtime_store::SchemaPolicy;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let Some(schema) = PgSchema::new() else {
+        return;
+    };
+    expect_refused(
+        Store::connect_with(&schema.config(), SchemaPolicy::Require).await,
+        "no galaxy-runtime schema",
+    );
+    let mut raw = schema.raw().await;
+    let query = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM information_schema.schemata WHERE schema_name = '{}'",
+        schema.name
+    ));
+    let count: Vec<Count> = diesel_async::RunQueryDsl::load(query, &mut raw)
+        .await
+        .expect("counting schemas");
+    assert_eq!(count[0].n, 0, "the schema was not created");
+
+    Store::migrate(&schema.config()).await.expect("migrate");
+    let store = Store::connect_with(&schema.config(), SchemaPolicy::Require)
+        .await
+        .expect("a migrated database connects");
+    store.list_records().await.expect("list");
+    store.close();
+}

@@ -8,6 +8,9 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the helpers
 
+pub mod pg;
+pub mod pgserver;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};

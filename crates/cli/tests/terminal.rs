@@ -1,0 +1,82 @@
+//! Terminal hygiene: foreign text in bad input (a scenario file's keys and values, a
+//! configuration file's keys, an environment variable's value) reaches standard error through
+//! serde's and toml's messages, and none of it can act on the terminal there: no ESC, no BEL, no
+//! bidi override.
+
+mod common;
+
+use std::process::Output;
+
+use common::*;
+
+/// What a terminal would act on.
+const FORBIDDEN: &[char] = &['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\u{2066}', '\r'];
+
+#[track_caller]
+fn assert_clean(what: &str, out: &Output) {
+    assert_eq!(out.status.code(), Some(2), "{what}: {}", stderr(out));
+    let err = stderr(out);
+    for c in FORBIDDEN {
+        assert!(
+            !err.contains(*c),
+            "{what}: {c:?} reaches the terminal: {err:?}"
+        );
+    }
+    assert!(
+        err.contains("\\u{1b}") || err.contains("\\u{202e}"),
+        "{what}: the escape is shown: {err:?}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{what}: one line: {err:?}"
+    );
+}
+
+#[test]
+fn bad_input_quoting_escape_sequences_is_escaped() {
+    let scratch = Scratch::new();
+    let evil = "\u{1b}[2J\u{1b}]0;owned\u{7}\u{9b}31m\r\u{202e}";
+    let scenario = |body: String| {
+        let path = scratch.path.join("scenario.json");
+        std::fs::write(&path, body).expect("scenario written");
+        output(bin().args(["plan", "--scenario"]).arg(&path))
+    };
+    let key = serde_json::to_string(evil).expect("a JSON string");
+
+    // An unknown field, as serde's message names it.
+    let out = scenario(format!(
+        r#"{{"now": "2026-11-27T12:00:00Z", {key}: 1, "containers": [], "records": []}}"#
+    ));
+    assert_clean("a scenario's unknown field", &out);
+
+    // A map key that is not a game id.
+    let out = scenario(format!(
+        r#"{{"now": "2026-11-27T12:00:00Z", "containers": [], "records": [], "probes": {{{key}: {{"ok": {{}}}}}}}}"#
+    ));
+    assert_clean("a scenario's bad map key", &out);
+
+    // A bad enum value.
+    let out = scenario(format!(
+        r#"{{"now": "2026-11-27T12:00:00Z", "containers": [], "records": [{{"status": {key}}}]}}"#
+    ));
+    assert_clean("a scenario's bad value", &out);
+
+    // A configuration file's unknown key, and a bad value from the environment.
+    let config = scratch.path.join("galaxy.toml");
+    let toml_key = evil
+        .replace('\u{1b}', "\\u001b")
+        .replace('\u{7}', "\\u0007")
+        .replace('\u{9b}', "\\u009b")
+        .replace('\r', "\\r")
+        .replace('\u{202e}', "\\u202e");
+    std::fs::write(&config, format!("\"{toml_key}\" = 1\n")).expect("config written");
+    let out = output(bin().args(["status", "--config"]).arg(&config));
+    assert_clean("a configuration file's unknown key", &out);
+    let out = output(
+        bin()
+            .args(["status", "--database-url", &scratch.sqlite_url()])
+            .env("BACKEND_RUNTIME_LOG_FORMAT", evil),
+    );
+    assert_clean("an environment variable's value", &out);
+}
