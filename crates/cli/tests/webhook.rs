@@ -571,6 +571,10 @@ fn two_replicas_on_postgres_deliver_each_event_never_twice_at_once() {
     let webhook = BackgroundWebhookServer::start(Answer::Status(200));
     // Slow answers make two deliveries of one event overlap, were they ever sent at once.
     webhook.set_delay(Duration::from_millis(300));
+    // A PostgreSQL database is migrated on purpose, before anything writes to it.
+    let mut migrate = fleet.db_command(&["migrate"]);
+    with_schema(&mut migrate);
+    assert_success(&output(&mut migrate), "migrate");
     let games: Vec<GameId> = (0..3).map(|_| GameId::new_random()).collect();
     let containers = start_games(&fleet, &games, &with_schema);
     let mut a = spawn_run(&fleet, &webhook.url, "a.log", &[], &with_schema);
