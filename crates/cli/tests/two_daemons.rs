@@ -18,7 +18,9 @@ use common::*;
 use galaxy_runtime_model::GameId;
 use serde_json::Value;
 
-/// The bridge of the second daemon: its own, so the machine's `docker0` is never touched.
+/// The bridge of the second daemon: its own, so the machine's `docker0` is never touched. Its
+/// addresses (10.213.0.0/24, and the pool 10.214.0.0/16 for its networks) lie outside Docker's
+/// default pools, which the machine's daemon hands out to the other tests' networks meanwhile.
 const BRIDGE: &str = "br-grt2";
 
 /// A second `dockerd`, removed with everything it made when dropped.
@@ -36,7 +38,7 @@ impl SecondDaemon {
         let _ = ip(&["link", "del", BRIDGE]);
         for args in [
             vec!["link", "add", "name", BRIDGE, "type", "bridge"],
-            vec!["addr", "add", "172.30.0.1/24", "dev", BRIDGE],
+            vec!["addr", "add", "10.213.0.1/24", "dev", BRIDGE],
             vec!["link", "set", BRIDGE, "up"],
         ] {
             let out = ip(&args);
@@ -63,7 +65,7 @@ impl SecondDaemon {
             .args(["--pidfile", &path("docker.pid")])
             .args(["--bridge", BRIDGE, "--iptables=false", "--ip-masq=false"])
             .args(["--storage-driver", "vfs", "--live-restore"])
-            .args(["--default-address-pool", "base=172.29.0.0/16,size=24"])
+            .args(["--default-address-pool", "base=10.214.0.0/16,size=24"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(path("log")).expect("its log file"))
