@@ -9,29 +9,6 @@ use common::*;
 use galaxy_runtime_model::GameId;
 use serde_json::Value;
 
-/// The address of this machine's daemon, as the tests' own `docker` commands reach it.
-fn real_daemon() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned())
-}
-
-/// `reconcile --once --format json` with these hosts; its document.
-fn reconcile(fleet: &Fleet, hosts: &[(&str, &str)]) -> Value {
-    let mut command = fleet.command(&["reconcile", "--once", "--format=json"]);
-    for (name, url) in hosts {
-        command.arg(format!("--docker-host={name}={url}"));
-    }
-    let out = output(&mut command);
-    assert_success(&out, "reconcile --once with several hosts");
-    json(&out)
-}
-
-fn record_of(fleet: &Fleet, game_id: GameId) -> Value {
-    status(fleet)
-        .into_iter()
-        .find(|r| r["game_id"] == game_id.to_string())
-        .unwrap_or_else(|| panic!("no record of {game_id}"))
-}
-
 fn findings(document: &Value, kind: &str) -> Vec<Value> {
     document["plan"]["findings"]
         .as_array()
@@ -61,14 +38,14 @@ fn a_host_that_does_not_answer_keeps_its_records_and_a_moved_game_is_rebound() {
     fleet.start_engine(moving);
 
     // Host a is the real daemon: both games are adopted on it.
-    reconcile(&fleet, &[("a", &real)]);
+    reconcile_on_hosts(&fleet, &[("a", &real)]);
     assert_eq!(record_of(&fleet, vanishing)["docker_host"], "a");
     assert_eq!(record_of(&fleet, moving)["docker_host"], "a");
 
     // The real daemon is now host b, and host a does not answer: the vanished container's
     // record (on a) is unobserved, not removed; the other game, seen on b, moves there.
     fleet.remove(&vanishing_container);
-    let document = reconcile(&fleet, &[("b", &real), ("a", &missing)]);
+    let document = reconcile_on_hosts(&fleet, &[("b", &real), ("a", &missing)]);
     assert_eq!(record_of(&fleet, vanishing)["status"], "running");
     assert_eq!(record_of(&fleet, moving)["docker_host"], "b");
     let unavailable = findings(&document, "host_unavailable");
@@ -85,7 +62,7 @@ fn a_host_that_does_not_answer_keeps_its_records_and_a_moved_game_is_rebound() {
     );
 
     // Host a answers again (the real daemon): the vanished game is removed now.
-    reconcile(&fleet, &[("a", &real), ("b", &missing)]);
+    reconcile_on_hosts(&fleet, &[("a", &real), ("b", &missing)]);
     assert_eq!(record_of(&fleet, vanishing)["status"], "removed");
 
     // The table shows the hosts.

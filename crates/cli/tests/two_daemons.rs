@@ -200,27 +200,6 @@ fn ip(args: &[&str]) -> std::process::Output {
         .expect("the ip command runs (iproute2)")
 }
 
-fn real_daemon() -> String {
-    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned())
-}
-
-fn reconcile(fleet: &Fleet, hosts: &[(&str, &str)]) -> Value {
-    let mut command = fleet.command(&["reconcile", "--once", "--format=json"]);
-    for (name, url) in hosts {
-        command.arg(format!("--docker-host={name}={url}"));
-    }
-    let out = output(&mut command);
-    assert_success(&out, "reconcile --once on two daemons");
-    json(&out)
-}
-
-fn record_of(fleet: &Fleet, game_id: GameId) -> Value {
-    status(fleet)
-        .into_iter()
-        .find(|r| r["game_id"] == game_id.to_string())
-        .unwrap_or_else(|| panic!("no record of {game_id}"))
-}
-
 #[test]
 fn games_on_two_daemons_survive_one_daemon_stopping_and_follow_a_move() {
     let Some(fleet) = Fleet::new() else { return };
@@ -245,7 +224,7 @@ fn games_on_two_daemons_survive_one_daemon_stopping_and_follow_a_move() {
     let vanishing_container = fleet.start_engine(vanishing);
     let two_container = second.start_engine(&fleet, on_two);
 
-    reconcile(&fleet, &hosts);
+    reconcile_on_hosts(&fleet, &hosts);
     assert_eq!(record_of(&fleet, on_one)["docker_host"], "one");
     assert_eq!(record_of(&fleet, vanishing)["docker_host"], "one");
     let adopted = record_of(&fleet, on_two);
@@ -255,7 +234,7 @@ fn games_on_two_daemons_survive_one_daemon_stopping_and_follow_a_move() {
     // The second daemon stops; a container of the first host vanishes.
     second.stop();
     fleet.remove(&vanishing_container);
-    let document = reconcile(&fleet, &hosts);
+    let document = reconcile_on_hosts(&fleet, &hosts);
     assert_eq!(record_of(&fleet, vanishing)["status"], "removed");
     let untouched = record_of(&fleet, on_two);
     assert_eq!(untouched["status"], adopted["status"], "{document:#}");
@@ -272,7 +251,7 @@ fn games_on_two_daemons_survive_one_daemon_stopping_and_follow_a_move() {
 
     // Back again: its game is where it was, nothing to rebind or remove.
     second.run();
-    let document = reconcile(&fleet, &hosts);
+    let document = reconcile_on_hosts(&fleet, &hosts);
     let back = record_of(&fleet, on_two);
     assert_eq!(back["docker_host"], "two");
     assert_eq!(back["current_container_id"], two_container);
@@ -289,7 +268,7 @@ fn games_on_two_daemons_survive_one_daemon_stopping_and_follow_a_move() {
     // The game moves to the first daemon: rebound there, with its new container.
     second.docker_ok(&["rm", "-f", &two_container]);
     let moved_container = fleet.start_engine(on_two);
-    reconcile(&fleet, &hosts);
+    reconcile_on_hosts(&fleet, &hosts);
     let moved = record_of(&fleet, on_two);
     assert_eq!(moved["docker_host"], "one");
     assert_eq!(moved["current_container_id"], moved_container);

@@ -380,3 +380,27 @@ impl Drop for Running {
         }
     }
 }
+
+/// The address of this machine's Docker daemon, as the tests' own `docker` commands reach it.
+pub fn real_daemon() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".to_owned())
+}
+
+/// `reconcile --once --format json` of the fleet on these named Docker hosts; its document.
+pub fn reconcile_on_hosts(fleet: &Fleet, hosts: &[(&str, &str)]) -> Value {
+    let mut command = fleet.command(&["reconcile", "--once", "--format=json"]);
+    for (name, url) in hosts {
+        command.arg(format!("--docker-host={name}={url}"));
+    }
+    let out = output(&mut command);
+    assert_success(&out, "reconcile --once on several Docker hosts");
+    json(&out)
+}
+
+/// The record of one game in `status --format json`; a panic when it has none.
+pub fn record_of(fleet: &Fleet, game_id: GameId) -> Value {
+    status(fleet)
+        .into_iter()
+        .find(|r| r["game_id"] == game_id.to_string())
+        .unwrap_or_else(|| panic!("no record of {game_id}"))
+}
