@@ -517,54 +517,14 @@ fn events_refuses_bad_ids() {
     assert!(scratch.files().is_empty(), "bad input opens no database");
 }
 
-/// The PostgreSQL server of `DATABASE_URL`, or `None` when those tests are skipped.
-fn postgres_url() -> Option<String> {
-    if std::env::var(SKIP_POSTGRES).as_deref() == Ok("1") {
-        eprintln!("skipped: {SKIP_POSTGRES}=1, this test needs PostgreSQL");
-        return None;
-    }
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => panic!(
-            "this test needs a PostgreSQL server named by DATABASE_URL; run the tests with \
-             `scripts/with-postgres.sh cargo test -p galaxy-runtime-cli` (it starts a throwaway \
-             server), or `scripts/test`. To skip the tests that need PostgreSQL, set \
-             {SKIP_POSTGRES}=1."
-        ),
-    }
-}
-
-/// Drops the test's schema, whatever happens to the test.
-struct Schema {
-    url: String,
-    name: String,
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .arg(&self.url)
-            .args([
-                "-q",
-                "-c",
-                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 #[test]
 fn two_replicas_on_postgres_deliver_each_event_never_twice_at_once() {
-    let Some(url) = postgres_url() else { return };
+    let Some(url) = common::pg::database_url() else {
+        return;
+    };
     let Some(fleet) = Fleet::new() else { return };
     let fleet = fleet.with_database(url.clone());
-    let schema = Schema {
-        url,
-        name: format!("cli_webhook_{}", fleet.id),
-    };
+    let schema = common::pg::Schema::new(&url, &fleet.id);
     let with_schema = |c: &mut Command| {
         c.env("BACKEND_RUNTIME_DATABASE_SCHEMA", &schema.name);
     };
