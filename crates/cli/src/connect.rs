@@ -12,7 +12,7 @@ use galaxy_runtime_engine_http::HttpEngine;
 use galaxy_runtime_model::ContainerSummary;
 use galaxy_runtime_ports::noop::{NoCache, NoScheduler};
 use galaxy_runtime_ports::{DockerPort, LabelFilter, LeaderLock, PortError, PortResult};
-use galaxy_runtime_reconciler::Reconciler;
+use galaxy_runtime_reconciler::{ProbeProgress, Reconciler};
 use galaxy_runtime_store::{Backend, SchemaPolicy, Store, StoreLeaderLock};
 use log::warn;
 
@@ -231,6 +231,7 @@ pub fn reconciler(
     docker: &[Daemon],
     store: &Store,
     leader: Option<Arc<StoreLeaderLock>>,
+    progress: Option<Arc<dyn ProbeProgress>>,
 ) -> anyhow::Result<Reconciler> {
     let store = match &leader {
         Some(lock) => store.fenced(lock),
@@ -256,6 +257,9 @@ pub fn reconciler(
         .config(settings.config.clone());
     if let Some(leader) = leader {
         builder = builder.leader(leader as Arc<dyn LeaderLock>);
+    }
+    if let Some(progress) = progress {
+        builder = builder.probe_progress(progress);
     }
     builder.build().map_err(|e| {
         anyhow!(BadInput(format!(

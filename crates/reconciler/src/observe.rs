@@ -205,6 +205,17 @@ pub(crate) async fn probe_all(
     } else {
         spread / u32::try_from(targets.len()).unwrap_or(u32::MAX)
     };
+    let progress = ports.progress.as_deref().filter(|_| !targets.is_empty());
+    if let Some(progress) = progress {
+        progress.started(targets.len());
+    }
+    let record = |outcomes: &mut BTreeMap<GameId, ProbeOutcome>,
+                  (game_id, outcome): (GameId, ProbeOutcome)| {
+        if let Some(progress) = progress {
+            progress.probed(!outcome.is_ok());
+        }
+        outcomes.insert(game_id, outcome);
+    };
     let mut pending = targets.iter().enumerate().peekable();
     let mut in_flight = FuturesUnordered::new();
     let mut outcomes = BTreeMap::new();
@@ -222,8 +233,8 @@ pub(crate) async fn probe_all(
                     tokio::select! {
                         () = tokio::time::sleep_until(due) => {}
                         done = in_flight.next() => {
-                            if let Some((game_id, outcome)) = done {
-                                outcomes.insert(game_id, outcome);
+                            if let Some(done) = done {
+                                record(&mut outcomes, done);
                             }
                             continue;
                         }
@@ -235,10 +246,13 @@ pub(crate) async fn probe_all(
             }
         }
         match in_flight.next().await {
-            Some((game_id, outcome)) => {
-                outcomes.insert(game_id, outcome);
+            Some(done) => record(&mut outcomes, done),
+            None => {
+                if let Some(progress) = progress {
+                    progress.finished();
+                }
+                return outcomes;
             }
-            None => return outcomes,
         }
     }
 }
