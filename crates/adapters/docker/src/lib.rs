@@ -52,7 +52,12 @@ mod config;
 mod error;
 mod events;
 mod mapping;
+mod tls;
 
 pub use adapter::{DockerAdapter, FALLBACK_API_VERSION};
-pub use config::{DEFAULT_DOCKER_HOST, DOCKER_HOST_VAR, DockerConfig, EventsConfig};
+pub use config::{
+    DEFAULT_DOCKER_HOST, DOCKER_CERT_PATH_VAR, DOCKER_HOST_VAR, DOCKER_TLS_VAR,
+    DOCKER_TLS_VERIFY_VAR, DockerConfig, EventsConfig,
+};
 pub use events::{ContainerEvents, WATCHED_ACTIONS};
+pub use tls::DEFAULT_TLS_PORT;
