@@ -9,17 +9,28 @@
 //! parse (the daemon then refuses a client without a word about the file). The same rustls
 //! 0.23 and ring serve here through hyper-rustls, and bollard gets the client as a custom
 //! transport.
+//!
+//! With TLS 1.3 a daemon judges the client certificate only after the client has finished its
+//! handshake, and answers a refused one with an alert on a connection the client already
+//! holds. hyper reads an idle connection to notice it closing, so it may read that alert
+//! before it sends its request and drop the connection with the request merely "canceled":
+//! the reason would be lost, at random. A connection here therefore reads nothing before its
+//! first write ([`WriteFirst`]): the alert then always fails the request it was sent for.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
 use bollard::{BollardRequest, ClientVersion, Docker};
 use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_ports::{PortError, PortResult};
+use hyper::Uri;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -54,7 +65,7 @@ pub(crate) fn client(
         .https_only()
         .enable_http1()
         .wrap_connector(http);
-    let client = Client::builder(TokioExecutor::new()).build(https);
+    let client = Client::builder(TokioExecutor::new()).build(WritesFirst(https));
     Docker::connect_with_custom_transport(
         move |request: BollardRequest| {
             let client = client.clone();
@@ -67,6 +78,113 @@ pub(crate) fn client(
     .map_err(|error| {
         PortError::invalid(format!("Docker host {daemon}: {}", one_line(&error))).with_source(error)
     })
+}
+
+/// A connector whose connections read nothing before their first write (see the module's
+/// docs).
+#[derive(Debug, Clone)]
+struct WritesFirst<C>(C);
+
+impl<C> tower_service::Service<Uri> for WritesFirst<C>
+where
+    C: tower_service::Service<Uri>,
+    C::Future: Send + 'static,
+{
+    type Response = WriteFirst<C::Response>;
+    type Error = C::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.0.call(uri);
+        Box::pin(async move {
+            connecting.await.map(|inner| WriteFirst {
+                inner,
+                written: false,
+                reader: None,
+            })
+        })
+    }
+}
+
+/// A connection that reads nothing before its first write.
+#[derive(Debug)]
+struct WriteFirst<T> {
+    inner: T,
+    written: bool,
+    /// Who tried to read before the first write, woken by it.
+    reader: Option<Waker>,
+}
+
+impl<T> WriteFirst<T> {
+    fn wrote(&mut self, result: &Poll<std::io::Result<usize>>) {
+        if matches!(result, Poll::Ready(Ok(n)) if *n > 0) {
+            self.written = true;
+            if let Some(reader) = self.reader.take() {
+                reader.wake();
+            }
+        }
+    }
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for WriteFirst<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if !this.written {
+            this.reader = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for WriteFirst<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.wrote(&result);
+        result
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.wrote(&result);
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+impl<T: Connection> Connection for WriteFirst<T> {
+    fn connected(&self) -> Connected {
+        self.inner.connected()
+    }
 }
 
 /// `https://host:port` of the daemon, the port 2376 when the address names none.
@@ -242,7 +360,7 @@ fn client_config(config: &DockerConfig, daemon: &str) -> PortResult<ClientConfig
 }
 
 /// The rustls error among `error` and its causes: hyper and tokio-rustls carry it inside
-/// `std::io::Error`s, whose `source` skips it.
+/// `std::io::Error`s (one in another), whose `source` skips what they carry.
 fn rustls_error_in_chain<'a>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a rustls::Error> {
@@ -251,14 +369,13 @@ fn rustls_error_in_chain<'a>(
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        if let Some(tls) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        current = e.source();
+        // hyper-rustls wraps tokio-rustls's `io::Error` in another: go inside each.
+        current = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
@@ -339,6 +456,40 @@ mod tests {
 
     fn config(host: &str) -> DockerConfig {
         DockerConfig::with_host(host)
+    }
+
+    #[tokio::test]
+    async fn a_connection_reads_nothing_before_its_first_write() {
+        use hyper::rt::{Read, Write};
+        use tokio::io::AsyncWriteExt;
+
+        let (client, mut server) = tokio::io::duplex(64);
+        // What a daemon refusing the client certificate sends at once: an alert.
+        server.write_all(b"alert").await.unwrap();
+        let mut connection = WriteFirst {
+            inner: hyper_util::rt::TokioIo::new(client),
+            written: false,
+            reader: None,
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut bytes = [0u8; 16];
+        let mut buf = hyper::rt::ReadBuf::new(&mut bytes);
+        assert!(
+            Pin::new(&mut connection)
+                .poll_read(&mut cx, buf.unfilled())
+                .is_pending(),
+            "nothing is read before the request is written"
+        );
+        assert!(connection.reader.is_some(), "the reader waits to be woken");
+        let written = Pin::new(&mut connection).poll_write(&mut cx, b"GET /_ping");
+        assert!(matches!(written, Poll::Ready(Ok(10))), "{written:?}");
+        assert!(
+            connection.reader.is_none(),
+            "the first write woke the reader"
+        );
+        let read = Pin::new(&mut connection).poll_read(&mut cx, buf.unfilled());
+        assert!(matches!(read, Poll::Ready(Ok(()))), "{read:?}");
+        assert_eq!(buf.filled(), b"alert");
     }
 
     #[test]
