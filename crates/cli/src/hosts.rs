@@ -195,7 +195,8 @@ pub fn parse_tables(value: &toml::Value) -> Result<Vec<NamedHost>, String> {
             cert: file("tls_cert")?,
             key: file("tls_key")?,
         };
-        if !tls.is_empty() && !(url.starts_with("tcp://") || url.starts_with("https://")) {
+        let reached_over_tls = url.starts_with("tcp://") || url.starts_with("https://");
+        if !tls.is_empty() && !reached_over_tls {
             return Err(format!(
                 "entry {index}: Docker host {name:?} has TLS files, but {:?} is not a tcp:// or \
                  https:// address (unix:// and http:// are never reached over TLS)",
