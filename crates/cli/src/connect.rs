@@ -90,11 +90,7 @@ pub async fn docker(settings: &Settings) -> anyhow::Result<Vec<Daemon>> {
         }]);
     }
     let connecting = settings.docker_hosts.iter().map(|host| async move {
-        let config = DockerConfig {
-            host: host.url.clone(),
-            host_from_env: false,
-            ..settings.docker.clone()
-        };
+        let config = host.docker_config(&settings.docker);
         let daemon = config.describe();
         match DockerAdapter::connect(config.clone()).await {
             Ok(adapter) => Ok(Daemon {
@@ -109,9 +105,11 @@ pub async fn docker(settings: &Settings) -> anyhow::Result<Vec<Daemon>> {
                 describe(&error)
             )))),
             Err(error) => {
+                // Not only a daemon that is down: a TLS handshake it refuses lands here too,
+                // and a certificate put right mends it without a restart.
                 warn!(
-                    "Docker host {:?} does not answer yet: {}; its records stay unobserved \
-                     until it does",
+                    "Docker host {:?} cannot be used yet: {}; its records stay unobserved \
+                     until it can",
                     host.name,
                     describe(&error)
                 );
@@ -157,6 +155,10 @@ async fn one_daemon(settings: &Settings) -> anyhow::Result<DockerAdapter> {
             // The adapter's message names the host as `DockerConfig::describe` does.
             PortError::Invalid { .. } => {
                 anyhow!(BadInput(format!("cannot use Docker: {}", describe(&error))))
+            }
+            // A refused TLS handshake names the file to check; starting a daemon would not help.
+            _ if settings.docker.uses_tls() && describe(&error).contains(": TLS: ") => {
+                anyhow!("cannot reach Docker: {}.", describe(&error))
             }
             _ => anyhow!(
                 "cannot reach Docker: {}. Start the daemon, or set DOCKER_HOST (or \

@@ -1,7 +1,15 @@
 //! Several Docker hosts on the command line (CONTRACT §6): repeated `--docker-host NAME=URL`,
 //! `BACKEND_RUNTIME_DOCKER_HOSTS` (`a=unix:///…,b=tcp://…`) or `[[docker.hosts]]` in the file.
 //! A single `--docker-host URL` (or `DOCKER_HOST`) keeps meaning one host named `""`.
+//!
+//! A table may also give its host's TLS files (`tls_ca`, `tls_cert`, `tls_key`) and
+//! `insecure`; a host without its own takes those of the `[docker]` settings (and of
+//! `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`), so that hosts named on the command line or in
+//! the environment can share one set of TLS files.
 
+use std::path::PathBuf;
+
+use galaxy_runtime_docker::DockerConfig;
 use galaxy_runtime_model::text::escape_foreign;
 use galaxy_runtime_reconciler::check_host_name;
 
@@ -9,13 +17,57 @@ use galaxy_runtime_reconciler::check_host_name;
 pub const DOCKER_HOSTS_VAR: &str = "BACKEND_RUNTIME_DOCKER_HOSTS";
 
 /// One named Docker host: its name and its daemon's address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NamedHost {
     /// The configured name (`[a-z0-9._-]{1,64}`).
     pub name: String,
     /// The daemon's address, as `DOCKER_HOST` writes it.
     pub url: String,
+    /// Its own TLS files (CA, client certificate, key); all `None` takes the shared ones.
+    pub tls: TlsFiles,
+    /// Its own `insecure`; `None` takes the shared one.
+    pub insecure: Option<bool>,
 }
+
+/// The TLS files of one host, as `[[docker.hosts]]` gives them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `tls_ca`: the CA that signed the daemon's certificate.
+    pub ca: Option<PathBuf>,
+    /// `tls_cert`: the client certificate.
+    pub cert: Option<PathBuf>,
+    /// `tls_key`: the client certificate's key.
+    pub key: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn is_empty(&self) -> bool {
+        self.ca.is_none() && self.cert.is_none() && self.key.is_none()
+    }
+}
+
+impl NamedHost {
+    /// The Docker settings of this host: the shared ones (request timeout, `insecure`, TLS
+    /// files) with its address, and its own TLS files and `insecure` where it has them. Its
+    /// own TLS files replace the shared ones as a set; shared ones are never mixed in.
+    pub fn docker_config(&self, shared: &DockerConfig) -> DockerConfig {
+        let mut config = DockerConfig {
+            host: self.url.clone(),
+            host_from_env: false,
+            insecure: self.insecure.unwrap_or(shared.insecure),
+            ..shared.clone()
+        };
+        if !self.tls.is_empty() {
+            config.tls_ca = self.tls.ca.clone();
+            config.tls_cert = self.tls.cert.clone();
+            config.tls_key = self.tls.key.clone();
+        }
+        config
+    }
+}
+
+/// The fields of a `[[docker.hosts]]` table.
+const TABLE_FIELDS: &str = "name, url, tls_ca, tls_cert, tls_key and insecure";
 
 /// What `--docker-host` was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +100,7 @@ fn named(text: &str) -> Result<NamedHost, String> {
     Ok(NamedHost {
         name: name.to_owned(),
         url: url.to_owned(),
+        ..NamedHost::default()
     })
 }
 
@@ -113,9 +166,14 @@ pub fn parse_tables(value: &toml::Value) -> Result<Vec<NamedHost>, String> {
             Some(_) => Err(format!("entry {index}: {key} must be a string")),
             None => Err(format!("entry {index}: {key} is missing")),
         };
-        if let Some(unknown) = table.keys().find(|k| !matches!(k.as_str(), "name" | "url")) {
+        if let Some(unknown) = table.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "name" | "url" | "tls_ca" | "tls_cert" | "tls_key" | "insecure"
+            )
+        }) {
             return Err(format!(
-                "entry {index}: unknown field {:?} (a host has name and url)",
+                "entry {index}: unknown field {:?} (a host has {TABLE_FIELDS})",
                 escape_foreign(unknown, 64)
             ));
         }
@@ -125,7 +183,41 @@ pub fn parse_tables(value: &toml::Value) -> Result<Vec<NamedHost>, String> {
         if url.is_empty() {
             return Err(format!("entry {index}: Docker host {name:?} has no URL"));
         }
-        hosts.push(NamedHost { name, url });
+        let file = |key: &str| match table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(path)) if !path.is_empty() => Ok(Some(PathBuf::from(path))),
+            Some(_) => Err(format!(
+                "entry {index}: Docker host {name:?}: {key} must be the path of a PEM file"
+            )),
+        };
+        let tls = TlsFiles {
+            ca: file("tls_ca")?,
+            cert: file("tls_cert")?,
+            key: file("tls_key")?,
+        };
+        let reached_over_tls = url.starts_with("tcp://") || url.starts_with("https://");
+        if !tls.is_empty() && !reached_over_tls {
+            return Err(format!(
+                "entry {index}: Docker host {name:?} has TLS files, but {:?} is not a tcp:// or \
+                 https:// address (unix:// and http:// are never reached over TLS)",
+                escape_foreign(&url, 120)
+            ));
+        }
+        let insecure = match table.get("insecure") {
+            None => None,
+            Some(toml::Value::Boolean(insecure)) => Some(*insecure),
+            Some(_) => {
+                return Err(format!(
+                    "entry {index}: Docker host {name:?}: insecure must be true or false"
+                ));
+            }
+        };
+        hosts.push(NamedHost {
+            name,
+            url,
+            tls,
+            insecure,
+        });
     }
     check_unique(&hosts)?;
     Ok(hosts)
@@ -139,6 +231,7 @@ mod tests {
         NamedHost {
             name: name.to_owned(),
             url: url.to_owned(),
+            ..NamedHost::default()
         }
     }
 
@@ -200,6 +293,89 @@ mod tests {
             parse_tables(&file["docker"]["hosts"])
                 .unwrap_err()
                 .contains("unknown field \"tls\"")
+        );
+    }
+
+    fn tables(text: &str) -> Result<Vec<NamedHost>, String> {
+        let file: toml::Table = toml::from_str(text).unwrap();
+        parse_tables(&file["docker"]["hosts"])
+    }
+
+    #[test]
+    fn a_table_gives_its_host_tls_files_and_insecure() {
+        let hosts = tables(
+            "[[docker.hosts]]\nname = \"eu-2\"\nurl = \"tcp://10.0.0.2:2376\"\n\
+             tls_ca = \"/etc/galaxy/eu-2/ca.pem\"\ntls_cert = \"/etc/galaxy/eu-2/cert.pem\"\n\
+             tls_key = \"/etc/galaxy/eu-2/key.pem\"\n\
+             [[docker.hosts]]\nname = \"lab\"\nurl = \"tcp://10.0.0.9:2375\"\ninsecure = true\n",
+        )
+        .unwrap();
+        assert_eq!(
+            hosts[0].tls,
+            TlsFiles {
+                ca: Some("/etc/galaxy/eu-2/ca.pem".into()),
+                cert: Some("/etc/galaxy/eu-2/cert.pem".into()),
+                key: Some("/etc/galaxy/eu-2/key.pem".into()),
+            }
+        );
+        assert_eq!(hosts[0].insecure, None);
+        assert_eq!(hosts[1].insecure, Some(true));
+        assert_eq!(hosts[1].tls, TlsFiles::default());
+    }
+
+    #[test]
+    fn bad_tls_entries_are_refused_naming_the_host() {
+        let refused = |extra: &str, url: &str| {
+            tables(&format!(
+                "[[docker.hosts]]\nname = \"b\"\nurl = \"{url}\"\n{extra}\n"
+            ))
+            .unwrap_err()
+        };
+        let e = refused("tls_ca = \"/ca.pem\"", "unix:///b.sock");
+        assert!(e.contains("Docker host \"b\" has TLS files"), "{e}");
+        assert!(e.contains("unix:///b.sock"), "{e}");
+        let e = refused("tls_ca = \"/ca.pem\"", "http://10.0.0.2:2375");
+        assert!(e.contains("not a tcp:// or https:// address"), "{e}");
+        let e = refused("tls_key = 3", "tcp://h:2376");
+        assert!(e.contains("tls_key must be the path of a PEM file"), "{e}");
+        let e = refused("tls_cert = \"\"", "tcp://h:2376");
+        assert!(e.contains("tls_cert must be the path"), "{e}");
+        let e = refused("insecure = \"yes\"", "tcp://h:2375");
+        assert!(e.contains("insecure must be true or false"), "{e}");
+        let e = refused("tls = true", "tcp://h:2376");
+        assert!(e.contains("tls_ca, tls_cert, tls_key and insecure"), "{e}");
+    }
+
+    #[test]
+    fn a_host_takes_the_shared_settings_unless_it_has_its_own() {
+        let shared = DockerConfig {
+            insecure: true,
+            tls_ca: Some("/shared/ca.pem".into()),
+            tls_cert: Some("/shared/cert.pem".into()),
+            tls_key: Some("/shared/key.pem".into()),
+            ..DockerConfig::with_host("unix:///var/run/docker.sock")
+        };
+        let plain = host("a", "tcp://10.0.0.2:2376");
+        let config = plain.docker_config(&shared);
+        assert_eq!(config.host, "tcp://10.0.0.2:2376");
+        assert!(config.insecure);
+        assert_eq!(config.tls_ca, shared.tls_ca);
+        assert!(config.uses_tls());
+
+        let own = NamedHost {
+            tls: TlsFiles {
+                ca: Some("/b/ca.pem".into()),
+                ..TlsFiles::default()
+            },
+            insecure: Some(false),
+            ..host("b", "tcp://10.0.0.3:2376")
+        };
+        let config = own.docker_config(&shared);
+        assert!(!config.insecure);
+        assert_eq!(config.tls_ca, Some("/b/ca.pem".into()));
+        assert_eq!(
+            config.tls_cert, None,
+            "own files replace the shared ones as a set"
         );
     }
 }

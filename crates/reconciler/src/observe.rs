@@ -174,12 +174,17 @@ async fn list_hosts(
                     host.name
                 );
                 hosts.push(HostObservation::failed(&host.name, error));
-                last_error = Some(e);
+                last_error = Some((&host.name, e));
             }
         }
     }
     match last_error {
-        Some(e) if hosts.iter().all(|h| h.error.is_some()) => Err(e),
+        // The pass's error names a host, as the warn lines above do: with one named host (a
+        // TLS host refusing its certificates, say) it is the only line an operator may read.
+        Some((name, e)) if hosts.iter().all(|h| h.error.is_some()) => Err(PortError::shared(
+            &std::sync::Arc::new(e),
+            &format!("every Docker host failed to list; Docker host {name:?}"),
+        )),
         _ => Ok((hosts, containers)),
     }
 }
