@@ -52,6 +52,27 @@ pub struct ParseGameIdError {
     pub value: String,
 }
 
+/// The places of the first 16 hex digits of a hyphenated UUID, and of the last 16.
+const HIGH_DIGITS: [usize; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17];
+const LOW_DIGITS: [usize; 16] = [19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35];
+
+/// The value of each hex digit, either case; 0xFF for every other byte.
+const HEX_DIGITS: [u8; 256] = {
+    let mut table = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+
 impl FromStr for GameId {
     type Err = ParseGameIdError;
 
@@ -62,25 +83,28 @@ impl FromStr for GameId {
             value: s.to_owned(),
         };
         let bytes = s.as_bytes();
-        if bytes.len() != 36 {
+        if bytes.len() != 36 || [8, 13, 18, 23].iter().any(|&i| bytes[i] != b'-') {
             return Err(err());
         }
-        let mut value: u128 = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                if b != b'-' {
-                    return Err(err());
-                }
-                continue;
-            }
-            let digit = match b {
-                b'0'..=b'9' => b - b'0',
-                b'a'..=b'f' => b - b'a' + 10,
-                b'A'..=b'F' => b - b'A' + 10,
-                _ => return Err(err()),
-            };
-            value = (value << 4) | u128::from(digit);
+        // Each half of the id is 16 digits at fixed places; a digit's value comes from a table,
+        // and a character that is no digit (0xFF) is caught once for the whole id, so that the
+        // loop has no branch per character.
+        let digit = |i: usize| HEX_DIGITS[usize::from(bytes[i])];
+        let (mut high, mut low, mut seen) = (0u64, 0u64, 0u8);
+        for i in HIGH_DIGITS {
+            let d = digit(i);
+            seen |= d;
+            high = (high << 4) | u64::from(d & 0x0F);
         }
+        for i in LOW_DIGITS {
+            let d = digit(i);
+            seen |= d;
+            low = (low << 4) | u64::from(d & 0x0F);
+        }
+        if seen > 0x0F {
+            return Err(err());
+        }
+        let value = (u128::from(high) << 64) | u128::from(low);
         Ok(Self(Uuid::from_u128(value)))
     }
 }
@@ -186,5 +210,40 @@ mod tests {
             err.to_string().contains("invalid game id \"nope\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn parses_as_the_uuid_crate_does_and_refuses_every_other_byte() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let uuid = Uuid::from_u128(u128::from(state) << 64 | u128::from(state.rotate_left(17)));
+            let text = uuid.hyphenated().to_string();
+            assert_eq!(text.parse::<GameId>().unwrap().as_uuid(), &uuid, "{text}");
+            let upper = text.to_uppercase();
+            assert_eq!(upper.parse::<GameId>().unwrap().as_uuid(), &uuid, "{upper}");
+        }
+        let good = "6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f60";
+        for place in 0..36 {
+            for bad in [b'g', b'G', b' ', b'/', b':', b'@', b'`', 0x00, 0x80, 0xFF, b'-'] {
+                let mut bytes = good.as_bytes().to_vec();
+                if bytes[place] == bad {
+                    continue;
+                }
+                bytes[place] = bad;
+                let Ok(text) = String::from_utf8(bytes) else {
+                    continue;
+                };
+                assert!(text.parse::<GameId>().is_err(), "{text:?} parsed");
+            }
+            // A digit where a hyphen belongs.
+            if [8, 13, 18, 23].contains(&place) {
+                let text = format!("{}0{}", &good[..place], &good[place + 1..]);
+                assert!(text.parse::<GameId>().is_err(), "{text:?} parsed");
+            }
+        }
+        assert!("6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f6é".parse::<GameId>().is_err());
     }
 }

@@ -4,7 +4,7 @@
 //! observation. The work is linear in the fleet (hash maps, one pass over containers, one over
 //! records) apart from the final sort of the plan.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use galaxy_runtime_model::{
@@ -54,12 +54,16 @@ pub fn observation_needs<'a>(
     config: &Config,
     pass: PassKind,
 ) -> ObservationNeeds<'a> {
-    let fleet = Fleet::new(Hosts::new(hosts), containers, records, config);
+    // No outcome yet: these are the needs of the observation that will hold them.
+    static NO_PROBES: BTreeMap<GameId, ProbeOutcome> = BTreeMap::new();
+    let (fleet, captured) = Fleet::new(Hosts::new(hosts), containers, records, &NO_PROBES, config);
     let mut probes: Vec<ProbeTarget> = records
         .iter()
-        .filter(|r| pass.is_full() && needs_probe(r.status))
-        .filter_map(|record| {
-            let container = fleet.match_record(record, fleet.hosts.of(record))?;
+        .zip(captured)
+        .filter(|(r, _)| pass.is_full() && needs_probe(r.status))
+        .filter_map(|(record, captured)| {
+            let kept = fleet.captured_container(record, captured);
+            let container = fleet.match_record(record, fleet.hosts.of(record), kept)?;
             container.is_running().then_some(ProbeTarget {
                 game_id: record.game_id,
                 record,
@@ -87,19 +91,22 @@ pub fn observation_needs<'a>(
 /// the containers, records and games in the observation (container ids are unique, as Docker
 /// guarantees).
 pub fn plan(observation: &Observation, config: &Config) -> Plan {
-    let fleet = Fleet::new(
+    let (fleet, captured) = Fleet::new(
         Hosts::new(&observation.hosts),
         &observation.containers,
         &observation.records,
+        &observation.probes,
         config,
     );
     let mut actions = Vec::new();
     let mut findings = fleet.findings.clone();
     let mut tally = HostTally::default();
 
-    for record in &observation.records {
+    for (record, captured) in observation.records.iter().zip(captured) {
+        let kept = fleet.captured(record, captured);
         plan_record(
             record,
+            kept,
             &fleet,
             observation,
             config,
@@ -157,9 +164,11 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
     Plan::new(actions, findings)
 }
 
-/// R5–R9 (and R6′) for one record.
+/// R5–R9 (and R6′) for one record, whose game's kept container (R3) is `kept`.
+#[allow(clippy::too_many_arguments)] // the record, what it is planned from, what it adds to
 fn plan_record<'a>(
     record: &'a RuntimeRecord,
+    kept: Option<Kept<'a>>,
     fleet: &Fleet<'a, '_>,
     observation: &Observation,
     config: &Config,
@@ -170,7 +179,7 @@ fn plan_record<'a>(
     let game_id = record.game_id;
     if record.is_terminal() {
         // R5: never acted on; a container still around is worth a look.
-        if let Some(kept) = fleet.kept.get(&game_id) {
+        if let Some(kept) = kept {
             findings.push(Finding::StaleContainer {
                 game_id,
                 container_id: kept.container.id.clone(),
@@ -185,7 +194,7 @@ fn plan_record<'a>(
     tally.live(host);
 
     // R4 / R6′ / R6
-    let Some(container) = fleet.match_record(record, host) else {
+    let Some(container) = fleet.match_record(record, host, kept.map(|k| k.container)) else {
         if !fleet.hosts.observed(host) {
             tally.unobserved(host);
         } else if in_start_grace {
@@ -222,7 +231,13 @@ fn plan_record<'a>(
     let failure = if container.state != ContainerState::Running {
         Err(format!("container {}", container.state))
     } else {
-        match observation.probes.get(&game_id) {
+        // The game's outcome, found with its kept container; looked up only for a record
+        // whose game has none (its record names another game's container).
+        let probe = match kept {
+            Some(kept) => kept.probe,
+            None => observation.probes.get(&game_id),
+        };
+        match probe {
             Some(ProbeOutcome::Ok(state)) => Ok(state),
             Some(ProbeOutcome::Error(message)) => Err(message.clone()),
             None => Err(NO_PROBE_RESULT.to_owned()),
@@ -471,11 +486,29 @@ fn id_map<K, V>(capacity: usize) -> IdMap<K, V> {
 }
 
 /// The kept container of a game (R3) with its accepted engine version (R11).
+#[derive(Clone, Copy)]
 struct Kept<'a> {
     container: &'a ContainerSummary,
     engine_version: &'a str,
     /// Whether the game has a record, terminal ones included (R5, R10).
     recorded: bool,
+    /// The game's probe outcome, if any: found here while the game's entry is at hand, so that
+    /// planning a record needs no lookup in the outcomes' tree.
+    probe: Option<&'a ProbeOutcome>,
+}
+
+/// What planning a record starts from, found in the one pass over the records that marks the
+/// games with a record: its game's kept container, final once no record can change it.
+#[derive(Clone, Copy)]
+enum Captured<'a> {
+    /// The game's kept container, which no other record can change (the game has a single
+    /// candidate container, so R3 has nothing to decide).
+    Kept(Kept<'a>),
+    /// No recognised container of the game.
+    NoContainer,
+    /// The game has several candidates, and a record's own container wins among them (R3):
+    /// look it up once every record has had its say.
+    LookUp,
 }
 
 /// R1–R4: the managed containers, indexed, with the findings they give.
@@ -483,8 +516,14 @@ struct Fleet<'a, 'c> {
     config: &'c Config,
     /// The hosts of the observation.
     hosts: Hosts<'a>,
-    /// Every managed container that takes part (duplicates left aside), by host and id.
-    by_id: IdMap<(&'a str, &'a str), &'a ContainerSummary>,
+    /// Every managed container (R1), in the observation's order.
+    managed: Vec<&'a ContainerSummary>,
+    /// The duplicates (R3), by host and id: they take no part in matching (R4).
+    losers: IdMap<(&'a str, &'a str), ()>,
+    /// Every managed container that takes part (duplicates left aside), by host and id; made
+    /// the first time a record's container is not its game's kept one, which in a fleet at rest
+    /// is never (hashing every 64-character id was a tenth of planning 100k games).
+    by_id: std::cell::OnceCell<IdMap<(&'a str, &'a str), &'a ContainerSummary>>,
     /// The kept container of each recognised game id.
     kept: IdMap<GameId, Kept<'a>>,
     /// R2, R3 and R11 findings.
@@ -492,16 +531,20 @@ struct Fleet<'a, 'c> {
 }
 
 impl<'a, 'c> Fleet<'a, 'c> {
+    /// The fleet, and for each record (in order) what planning it starts from.
     fn new(
         hosts: Hosts<'a>,
         containers: &'a [ContainerSummary],
         records: &'a [RuntimeRecord],
+        probes: &'a BTreeMap<GameId, ProbeOutcome>,
         config: &'c Config,
-    ) -> Self {
+    ) -> (Self, Vec<Captured<'a>>) {
         let mut fleet = Self {
             config,
             hosts,
-            by_id: id_map(containers.len()),
+            managed: Vec::with_capacity(containers.len()),
+            losers: id_map(0),
+            by_id: std::cell::OnceCell::new(),
             kept: id_map(containers.len()),
             findings: Vec::new(),
         };
@@ -526,9 +569,7 @@ impl<'a, 'c> Fleet<'a, 'c> {
                     label: config.engine_version_label.clone(),
                 });
             }
-            fleet
-                .by_id
-                .insert((&container.host, &container.id), container);
+            fleet.managed.push(container);
             // R2
             let Some(game_id) = game_id_of(container.bare_name(), &config.container_name_prefix)
             else {
@@ -543,6 +584,7 @@ impl<'a, 'c> Fleet<'a, 'c> {
                 container,
                 engine_version,
                 recorded: false,
+                probe: None,
             };
             match fleet.kept.get_mut(&game_id) {
                 None => {
@@ -559,23 +601,33 @@ impl<'a, 'c> Fleet<'a, 'c> {
             }
         }
 
+        for (game_id, outcome) in probes {
+            if let Some(kept) = fleet.kept.get_mut(game_id) {
+                kept.probe = Some(outcome);
+            }
+        }
+
         // One pass over the records: mark the games that have one, and let a record's own
         // container be kept when it is among its game's contenders (R3, first criterion).
+        let mut captured = Vec::with_capacity(records.len());
         for record in records {
             let Some(kept) = fleet.kept.get_mut(&record.game_id) else {
+                captured.push(Captured::NoContainer);
                 continue;
             };
             kept.recorded = true;
+            let Some(list) = contenders.get_mut(&record.game_id) else {
+                captured.push(Captured::Kept(*kept));
+                continue;
+            };
+            captured.push(Captured::LookUp);
             let host = fleet.hosts.of(record);
             let is_own =
                 |c: &ContainerSummary| c.id == record.current_container_id && c.host == host;
             if is_own(kept.container) {
                 continue;
             }
-            if let Some(own) = contenders
-                .get_mut(&record.game_id)
-                .and_then(|list| list.iter_mut().find(|c| is_own(c.container)))
-            {
+            if let Some(own) = list.iter_mut().find(|c| is_own(c.container)) {
                 std::mem::swap(&mut kept.container, &mut own.container);
                 std::mem::swap(&mut kept.engine_version, &mut own.engine_version);
             }
@@ -586,8 +638,8 @@ impl<'a, 'c> Fleet<'a, 'c> {
             for loser in losers {
                 let loser = loser.container;
                 fleet
-                    .by_id
-                    .remove(&(loser.host.as_str(), loser.id.as_str()));
+                    .losers
+                    .insert((loser.host.as_str(), loser.id.as_str()), ());
                 fleet.findings.push(Finding::DuplicateContainer {
                     game_id,
                     container_id: loser.id.clone(),
@@ -597,7 +649,39 @@ impl<'a, 'c> Fleet<'a, 'c> {
                 });
             }
         }
-        fleet
+        (fleet, captured)
+    }
+
+    /// The kept container of a record's game, from what the pass over the records captured.
+    fn captured(&self, record: &RuntimeRecord, captured: Captured<'a>) -> Option<Kept<'a>> {
+        match captured {
+            Captured::Kept(kept) => Some(kept),
+            Captured::NoContainer => None,
+            Captured::LookUp => self.kept.get(&record.game_id).copied(),
+        }
+    }
+
+    /// [`Self::captured`]'s container.
+    fn captured_container(
+        &self,
+        record: &RuntimeRecord,
+        captured: Captured<'a>,
+    ) -> Option<&'a ContainerSummary> {
+        self.captured(record, captured).map(|kept| kept.container)
+    }
+
+    /// [`Self::by_id`], made on first use.
+    fn by_id(&self) -> &IdMap<(&'a str, &'a str), &'a ContainerSummary> {
+        self.by_id.get_or_init(|| {
+            let mut by_id = id_map(self.managed.len());
+            for &container in &self.managed {
+                let key = (container.host.as_str(), container.id.as_str());
+                if !self.losers.contains_key(&key) {
+                    by_id.insert(key, container);
+                }
+            }
+            by_id
+        })
     }
 
     /// R11: the engine version label when acceptable, else `""`.
@@ -610,8 +694,12 @@ impl<'a, 'c> Fleet<'a, 'c> {
 
     /// R4: the container of a non-terminal record whose (effective) host is `host`, if any:
     /// the one with its container id on its host, else its game's kept one on any host.
-    fn match_record(&self, record: &RuntimeRecord, host: &str) -> Option<&'a ContainerSummary> {
-        let kept = self.kept.get(&record.game_id).map(|kept| kept.container);
+    fn match_record(
+        &self,
+        record: &RuntimeRecord,
+        host: &str,
+        kept: Option<&'a ContainerSummary>,
+    ) -> Option<&'a ContainerSummary> {
         let recorded = record.current_container_id.as_str();
         if recorded.is_empty() {
             return kept;
@@ -621,7 +709,7 @@ impl<'a, 'c> Fleet<'a, 'c> {
         if let Some(container) = kept.filter(|c| c.id == recorded && c.host == host) {
             return Some(container);
         }
-        self.by_id.get(&(host, recorded)).copied().or(kept)
+        self.by_id().get(&(host, recorded)).copied().or(kept)
     }
 }
 
