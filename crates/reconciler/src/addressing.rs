@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use galaxy_runtime_model::text::escape_foreign;
+use galaxy_runtime_model::text::{escape_foreign, is_host_address};
 use galaxy_runtime_model::{Config, EngineAddressing};
 
 use crate::ProbeTarget;
@@ -84,28 +84,13 @@ fn url_at(address: &str, port: u16) -> Result<String, String> {
         // SocketAddr writes IPv6 in brackets, as a URL needs.
         return Ok(format!("http://{}", SocketAddr::new(ip, port)));
     }
-    if is_host_name(address) {
+    if is_host_address(address) {
         return Ok(format!("http://{address}:{port}"));
     }
     Err(format!(
         "Docker host address {:?} is not a host name or an IP address",
         escape_foreign(address, 64)
     ))
-}
-
-/// A DNS host name: dot-separated labels of letters, digits and inner hyphens, 253 characters
-/// at most.
-fn is_host_name(name: &str) -> bool {
-    name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
 }
 
 #[cfg(test)]

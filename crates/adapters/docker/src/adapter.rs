@@ -289,6 +289,10 @@ impl DockerPort for DockerAdapter {
         mapped.warn_if_incomplete(&self.daemon);
         Ok(mapped.summary)
     }
+
+    fn published_address(&self) -> Option<String> {
+        self.config.published_address()
+    }
 }
 
 #[cfg(test)]
