@@ -104,6 +104,19 @@ impl DockerAdapter {
             .map_err(CallError::into_port_error)
     }
 
+    /// An adapter on `config` that has not talked to its daemon (for unit tests of what is
+    /// built on it).
+    #[cfg(test)]
+    pub(crate) fn unconnected(config: DockerConfig) -> Self {
+        let daemon = config.describe();
+        let docker = client(&config, &FALLBACK_API_VERSION, &daemon).expect("a client");
+        Self {
+            docker,
+            config,
+            daemon,
+        }
+    }
+
     /// The bollard client, for tools and tests that need more of the Docker API than the port
     /// offers (creating containers, watching events).
     pub fn docker(&self) -> &Docker {
@@ -225,7 +238,7 @@ fn max_version_in(message: &str) -> Option<ClientVersion> {
 
 /// Docker's own rule for names and ids (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), checked before an id
 /// goes into a request path.
-fn is_container_reference(id: &str) -> bool {
+pub(crate) fn is_container_reference(id: &str) -> bool {
     let mut bytes = id.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
