@@ -1,8 +1,13 @@
 //! Several Docker hosts on the command line (CONTRACT §6): repeated `--docker-host NAME=URL`,
 //! `BACKEND_RUNTIME_DOCKER_HOSTS` (`a=unix:///…,b=tcp://…`) or `[[docker.hosts]]` in the file.
 //! A single `--docker-host URL` (or `DOCKER_HOST`) keeps meaning one host named `""`.
+//!
+//! A host is a Swarm manager when its URL carries the mark `swarm+`
+//! (`eu=swarm+unix:///var/run/docker.sock`), the one way to say so where only a URL is given,
+//! or, in the file, with `kind = "swarm"`.
 
-use galaxy_runtime_model::text::escape_foreign;
+use galaxy_runtime_docker::HostKind;
+use galaxy_runtime_model::text::{escape_foreign, is_host_address};
 use galaxy_runtime_reconciler::check_host_name;
 
 /// The variable of the list of named hosts.
@@ -13,8 +18,12 @@ pub const DOCKER_HOSTS_VAR: &str = "BACKEND_RUNTIME_DOCKER_HOSTS";
 pub struct NamedHost {
     /// The configured name (`[a-z0-9._-]{1,64}`).
     pub name: String,
-    /// The daemon's address, as `DOCKER_HOST` writes it.
+    /// The daemon's address, as `DOCKER_HOST` writes it (without the `swarm+` mark).
     pub url: String,
+    /// A daemon, or a Swarm manager.
+    pub kind: HostKind,
+    /// Where its published ports are reached (`""`: the host of `url`).
+    pub address: String,
 }
 
 /// What `--docker-host` was given.
@@ -42,12 +51,15 @@ fn named(text: &str) -> Result<NamedHost, String> {
         )
     })?;
     check_host_name(name)?;
+    let (kind, url) = HostKind::split_url(url);
     if url.is_empty() {
         return Err(format!("Docker host {name:?} has no URL"));
     }
     Ok(NamedHost {
         name: name.to_owned(),
         url: url.to_owned(),
+        kind,
+        address: String::new(),
     })
 }
 
@@ -98,7 +110,8 @@ pub fn parse_list(text: &str) -> Result<Vec<NamedHost>, String> {
     Ok(hosts)
 }
 
-/// `[[docker.hosts]]` of the configuration file: tables of `name` and `url`.
+/// `[[docker.hosts]]` of the configuration file: tables of `name` and `url`, with `kind`
+/// (`daemon`, the default, or `swarm`) and `address` if wanted.
 pub fn parse_tables(value: &toml::Value) -> Result<Vec<NamedHost>, String> {
     let toml::Value::Array(entries) = value else {
         return Err("expected [[docker.hosts]] tables with name and url".to_owned());
@@ -108,24 +121,60 @@ pub fn parse_tables(value: &toml::Value) -> Result<Vec<NamedHost>, String> {
         let toml::Value::Table(table) = entry else {
             return Err(format!("entry {index}: expected a table with name and url"));
         };
-        let text = |key: &str| match table.get(key) {
-            Some(toml::Value::String(text)) => Ok(text.clone()),
+        let optional = |key: &str| match table.get(key) {
+            Some(toml::Value::String(text)) => Ok(Some(text.clone())),
             Some(_) => Err(format!("entry {index}: {key} must be a string")),
-            None => Err(format!("entry {index}: {key} is missing")),
+            None => Ok(None),
         };
-        if let Some(unknown) = table.keys().find(|k| !matches!(k.as_str(), "name" | "url")) {
+        let text =
+            |key: &str| optional(key)?.ok_or_else(|| format!("entry {index}: {key} is missing"));
+        if let Some(unknown) = table
+            .keys()
+            .find(|k| !matches!(k.as_str(), "name" | "url" | "kind" | "address"))
+        {
             return Err(format!(
-                "entry {index}: unknown field {:?} (a host has name and url)",
+                "entry {index}: unknown field {:?} (a host has name, url, kind and address)",
                 escape_foreign(unknown, 64)
             ));
         }
         let name = text("name")?;
         check_host_name(&name).map_err(|e| format!("entry {index}: {e}"))?;
         let url = text("url")?;
+        let (marked, url) = HostKind::split_url(&url);
         if url.is_empty() {
             return Err(format!("entry {index}: Docker host {name:?} has no URL"));
         }
-        hosts.push(NamedHost { name, url });
+        let kind = match optional("kind")?.as_deref() {
+            None => marked,
+            Some("daemon") if marked == HostKind::Swarm => {
+                return Err(format!(
+                    "entry {index}: Docker host {name:?} has kind \"daemon\" but a swarm+ URL"
+                ));
+            }
+            Some("daemon") => HostKind::Daemon,
+            Some("swarm") => HostKind::Swarm,
+            Some(other) => {
+                return Err(format!(
+                    "entry {index}: Docker host {name:?}: kind {:?} is neither \"daemon\" nor \
+                     \"swarm\"",
+                    escape_foreign(other, 64)
+                ));
+            }
+        };
+        let address = optional("address")?.unwrap_or_default();
+        if !address.is_empty() && !is_host_address(&address) {
+            return Err(format!(
+                "entry {index}: Docker host {name:?}: address {:?} is not a host name or an IP \
+                 address (no scheme, port or path)",
+                escape_foreign(&address, 64)
+            ));
+        }
+        hosts.push(NamedHost {
+            name,
+            url: url.to_owned(),
+            kind,
+            address,
+        });
     }
     check_unique(&hosts)?;
     Ok(hosts)
@@ -139,6 +188,15 @@ mod tests {
         NamedHost {
             name: name.to_owned(),
             url: url.to_owned(),
+            kind: HostKind::Daemon,
+            address: String::new(),
+        }
+    }
+
+    fn swarm(name: &str, url: &str) -> NamedHost {
+        NamedHost {
+            kind: HostKind::Swarm,
+            ..host(name, url)
         }
     }
 
@@ -200,6 +258,63 @@ mod tests {
             parse_tables(&file["docker"]["hosts"])
                 .unwrap_err()
                 .contains("unknown field \"tls\"")
+        );
+    }
+
+    #[test]
+    fn a_swarm_manager_is_marked_in_its_url_or_given_a_kind() {
+        let values = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_flags(&values(&["a=unix:///a.sock", "s=swarm+tcp://m:2376"])),
+            Ok(Some(HostsFlag::Named(vec![
+                host("a", "unix:///a.sock"),
+                swarm("s", "tcp://m:2376")
+            ])))
+        );
+        assert_eq!(
+            parse_list("s=swarm+unix:///m.sock"),
+            Ok(vec![swarm("s", "unix:///m.sock")])
+        );
+        assert!(parse_list("s=swarm+").unwrap_err().contains("has no URL"));
+
+        let tables = |text: &str| {
+            let file: toml::Table = toml::from_str(text).unwrap();
+            parse_tables(&file["docker"]["hosts"])
+        };
+        assert_eq!(
+            tables(
+                "[[docker.hosts]]\nname = \"s\"\nurl = \"tcp://m:2376\"\nkind = \"swarm\"\n\
+                 address = \"m.games.example\"\n\
+                 [[docker.hosts]]\nname = \"t\"\nurl = \"swarm+unix:///t.sock\"\n\
+                 [[docker.hosts]]\nname = \"d\"\nurl = \"unix:///d.sock\"\nkind = \"daemon\"\n"
+            ),
+            Ok(vec![
+                NamedHost {
+                    address: "m.games.example".to_owned(),
+                    ..swarm("s", "tcp://m:2376")
+                },
+                swarm("t", "unix:///t.sock"),
+                host("d", "unix:///d.sock"),
+            ])
+        );
+        let refused = |text: &str| tables(text).unwrap_err();
+        assert!(
+            refused("[[docker.hosts]]\nname = \"s\"\nurl = \"u://x\"\nkind = \"cluster\"\n")
+                .contains("kind \"cluster\" is neither")
+        );
+        assert!(
+            refused("[[docker.hosts]]\nname = \"s\"\nurl = \"swarm+u://x\"\nkind = \"daemon\"\n")
+                .contains("kind \"daemon\" but a swarm+ URL")
+        );
+        assert!(
+            refused("[[docker.hosts]]\nname = \"s\"\nurl = \"u://x\"\nkind = 1\n")
+                .contains("kind must be a string")
+        );
+        let message =
+            refused("[[docker.hosts]]\nname = \"s\"\nurl = \"u://x\"\naddress = \"http://m:80\"\n");
+        assert!(
+            message.contains("\"s\": address \"http://m:80\" is not a host name"),
+            "{message}"
         );
     }
 }
