@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use bollard::models::LocalNodeState;
 use bollard::query_parameters::{
-    ListNetworksOptions, ListNodesOptions, ListServicesOptions, ListTasksOptions,
+    InspectServiceOptions, ListNetworksOptions, ListNodesOptions, ListServicesOptions,
+    ListTasksOptions,
 };
 use galaxy_runtime_model::ContainerSummary;
 use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
@@ -30,8 +31,10 @@ const SHORT_ID_CHARS: usize = 12;
 /// on any node, where the manager cannot inspect it: the id is a task's container id, a task id
 /// (a task that had no container yet when it was recorded) or a service id (a service without
 /// tasks), in every task the manager keeps (its history included) and every service, whatever
-/// their labels. Only an id none of them has is [`PortError::NotFound`]: a task the Swarm still
-/// keeps is never taken for gone, so a game's record is removed only once its service is.
+/// their labels. Only an id none of them has, or a task whose service the manager confirms is
+/// gone (`GET /services/{id}` answers 404: the task is only waiting for its container to stop),
+/// is [`PortError::NotFound`]: a task of a service the Swarm still has is never taken for gone,
+/// so a game's record is removed once its service is, and not before.
 ///
 /// Cheap to clone.
 #[derive(Debug, Clone)]
@@ -147,22 +150,46 @@ impl DockerPort for SwarmAdapter {
                     && e.mapped.summary.id.starts_with(container_id)
             })
         });
-        match found {
-            Some(entry) => {
-                entry.mapped.warn_if_incomplete(self.docker.daemon());
-                let mut summary = entry.mapped.summary.clone();
-                if entry.task_id.as_deref() == Some(container_id) {
-                    // Described under the id it was asked by: a task recorded before its
-                    // container existed is the same task once it has one.
-                    summary.id = container_id.to_owned();
-                }
-                Ok(summary)
-            }
-            None => Err(PortError::not_found(format!(
+        let Some(entry) = found else {
+            return Err(PortError::not_found(format!(
                 "container, task or service {container_id} at Swarm manager {}",
                 self.docker.daemon()
-            ))),
+            )));
+        };
+        if let Some(service_id) = &entry.missing_service {
+            // A task outlives its service while its container stops; the game is gone with the
+            // service, which the manager is asked about once more (a listing is not proof).
+            match self
+                .docker
+                .bounded(
+                    "inspect service",
+                    self.docker
+                        .docker()
+                        .inspect_service(service_id, None::<InspectServiceOptions>),
+                )
+                .await
+                .map_err(CallError::into_port_error)
+            {
+                Err(PortError::NotFound { .. }) => {
+                    return Err(PortError::not_found(format!(
+                        "container {container_id} at Swarm manager {}: its service {service_id} \
+                         is gone",
+                        self.docker.daemon()
+                    )));
+                }
+                Err(other) => return Err(other),
+                // The service is there after all: the task is described as it is.
+                Ok(_) => {}
+            }
         }
+        entry.mapped.warn_if_incomplete(self.docker.daemon());
+        let mut summary = entry.mapped.summary.clone();
+        if entry.task_id.as_deref() == Some(container_id) {
+            // Described under the id it was asked by: a task recorded before its container
+            // existed is the same task once it has one.
+            summary.id = container_id.to_owned();
+        }
+        Ok(summary)
     }
 
     fn published_address(&self) -> Option<String> {

@@ -116,6 +116,9 @@ pub(crate) struct Entry {
     pub mapped: Mapped,
     /// The task's id, when it is a task (its container id is the summary's id once it has one).
     pub task_id: Option<String>,
+    /// The id of a task's service when the manager did not list that service (it is being
+    /// removed, or was): whether the game is gone depends on it.
+    pub missing_service: Option<String>,
 }
 
 impl SwarmView {
@@ -185,7 +188,11 @@ impl SwarmView {
                 .as_deref()
                 .and_then(|id| services.get(id).copied());
             let fallback = Service::default();
-            entries.push(self.task_entry(service.unwrap_or(&fallback), task)?);
+            let mut entry = self.task_entry(service.unwrap_or(&fallback), task)?;
+            if service.is_none() {
+                entry.missing_service = task.service_id.clone();
+            }
+            entries.push(entry);
         }
         for service in &self.services {
             if service
@@ -259,6 +266,7 @@ impl SwarmView {
                 gaps,
             },
             task_id,
+            missing_service: None,
         })
     }
 
@@ -301,6 +309,7 @@ impl SwarmView {
                 gaps,
             },
             task_id: None,
+            missing_service: None,
         })
     }
 
@@ -797,6 +806,25 @@ mod tests {
     }
 
     #[test]
+    fn a_task_being_scaled_away_is_not_reported() {
+        let going = T {
+            slot: 2,
+            desired: TaskState::REMOVE,
+            ..running("task2", "beef", "2026-11-27T11:05:00Z")
+        };
+        let v = view(
+            vec![service(SERVICE, NAME, &[])],
+            vec![
+                task(running("task1", "c0ffee", "2026-11-27T11:00:00Z")),
+                task(going),
+            ],
+            vec![node("node1", NodeState::READY)],
+        );
+        let ids: Vec<_> = listed(&v).into_iter().map(|c| c.id).collect();
+        assert_eq!(ids, ["c0ffee"], "the Swarm no longer means slot 2 to run");
+    }
+
+    #[test]
     fn only_managed_services_are_listed_but_inspect_sees_everything() {
         let mut unmanaged = service("svc2", "galaxy-game-other", &[]);
         unmanaged
@@ -844,6 +872,30 @@ mod tests {
                 ("f00d".to_owned(), Some("task9".to_owned())),
             ]
         );
+    }
+
+    #[test]
+    fn a_task_outliving_its_service_says_which_service_to_ask_about() {
+        let stopping = T {
+            desired: TaskState::REMOVE,
+            ..running("task1", "c0ffee", "2026-11-27T11:00:00Z")
+        };
+        let v = view(
+            vec![],
+            vec![task(stopping)],
+            vec![node("node1", NodeState::READY)],
+        );
+        assert!(listed(&v).is_empty(), "no service, nothing listed");
+        let [entry] = v.everything().unwrap().try_into().ok().unwrap();
+        assert_eq!(entry.mapped.summary.id, "c0ffee");
+        assert_eq!(entry.missing_service.as_deref(), Some(SERVICE));
+        let v = view(
+            vec![service(SERVICE, NAME, &[])],
+            vec![task(running("task1", "c0ffee", "2026-11-27T11:00:00Z"))],
+            vec![node("node1", NodeState::READY)],
+        );
+        let [entry] = v.everything().unwrap().try_into().ok().unwrap();
+        assert_eq!(entry.missing_service, None);
     }
 
     #[test]
