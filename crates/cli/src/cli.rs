@@ -177,9 +177,18 @@ pub struct ObserveArgs {
 /// Arguments of `status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// How to print the records: a table, or a JSON array.
+    /// How to print the records: a table, or a JSON array (with `--watch`: one JSON object per
+    /// added, changed or gone record and line).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Read the records again every `--interval` until Ctrl-C, marking what changed since the
+    /// last draw: on a terminal the table is redrawn in place (`+` added, `*` changed, gone
+    /// records listed below it); piped, the changed rows are appended under a time stamp.
+    #[arg(long, short = 'w')]
+    pub watch: bool,
+    /// How often `--watch` reads the records.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = watch_interval, requires = "watch")]
+    pub interval: std::time::Duration,
     /// Settings shared by the commands that use the database.
     #[command(flatten)]
     pub common: CommonFlags,
@@ -455,6 +464,15 @@ impl ReconcilerFlags {
             outbox_retention: Some(String::new()),
         };
         every.fields().into_iter().map(|(f, _)| f).collect()
+    }
+}
+
+/// `--interval`: a duration (`2s`, `500ms`) above zero.
+fn watch_interval(text: &str) -> Result<std::time::Duration, String> {
+    match galaxy_runtime_model::duration::parse(text) {
+        Ok(d) if d.is_zero() => Err("must be above zero".to_owned()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
     }
 }
 

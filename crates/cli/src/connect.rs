@@ -12,7 +12,7 @@ use galaxy_runtime_engine_http::HttpEngine;
 use galaxy_runtime_model::ContainerSummary;
 use galaxy_runtime_ports::noop::{NoCache, NoScheduler};
 use galaxy_runtime_ports::{DockerPort, LabelFilter, LeaderLock, PortError, PortResult};
-use galaxy_runtime_reconciler::Reconciler;
+use galaxy_runtime_reconciler::{ProbeProgress, Reconciler};
 use galaxy_runtime_store::{Backend, SchemaPolicy, Store, StoreLeaderLock};
 use log::warn;
 
@@ -96,13 +96,7 @@ pub async fn docker(settings: &Settings) -> anyhow::Result<Vec<Daemon>> {
         }]);
     }
     let connecting = settings.docker_hosts.iter().map(|host| async move {
-        let config = DockerConfig {
-            host: host.url.clone(),
-            host_from_env: false,
-            kind: host.kind,
-            address: host.address.clone(),
-            ..settings.docker.clone()
-        };
+        let config = host.docker_config(&settings.docker);
         let daemon = config.describe();
         match ConnectedHost::connect(config.clone()).await {
             Ok(adapter) => Ok(Daemon {
@@ -117,9 +111,11 @@ pub async fn docker(settings: &Settings) -> anyhow::Result<Vec<Daemon>> {
                 describe(&error)
             )))),
             Err(error) => {
+                // Not only a daemon that is down: a TLS handshake it refuses lands here too,
+                // and a certificate put right mends it without a restart.
                 warn!(
-                    "Docker host {:?} does not answer yet: {}; its records stay unobserved \
-                     until it does",
+                    "Docker host {:?} cannot be used yet: {}; its records stay unobserved \
+                     until it can",
                     host.name,
                     describe(&error)
                 );
@@ -165,6 +161,10 @@ async fn one_daemon(settings: &Settings) -> anyhow::Result<ConnectedHost> {
             // The adapter's message names the host as `DockerConfig::describe` does.
             PortError::Invalid { .. } => {
                 anyhow!(BadInput(format!("cannot use Docker: {}", describe(&error))))
+            }
+            // A refused TLS handshake names the file to check; starting a daemon would not help.
+            _ if settings.docker.uses_tls() && describe(&error).contains(": TLS: ") => {
+                anyhow!("cannot reach Docker: {}.", describe(&error))
             }
             _ => anyhow!(
                 "cannot reach Docker: {}. Start the daemon, or set DOCKER_HOST (or \
@@ -239,6 +239,7 @@ pub fn reconciler(
     docker: &[Daemon],
     store: &Store,
     leader: Option<Arc<StoreLeaderLock>>,
+    progress: Option<Arc<dyn ProbeProgress>>,
 ) -> anyhow::Result<Reconciler> {
     let store = match &leader {
         Some(lock) => store.fenced(lock),
@@ -264,6 +265,9 @@ pub fn reconciler(
         .config(settings.config.clone());
     if let Some(leader) = leader {
         builder = builder.leader(leader as Arc<dyn LeaderLock>);
+    }
+    if let Some(progress) = progress {
+        builder = builder.probe_progress(progress);
     }
     builder.build().map_err(|e| {
         anyhow!(BadInput(format!(

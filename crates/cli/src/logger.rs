@@ -65,9 +65,12 @@ impl Log for Logger {
             LogFormat::Text => text_line(record, self.colour),
             LogFormat::Json => json_line(record),
         };
-        let mut err = std::io::stderr().lock();
-        // A closed standard error leaves nowhere to report the failure.
-        let _ = writeln!(err, "{line}");
+        // Above the progress line of `reconcile --once` / `observe`, if one is drawn.
+        crate::progress::suspend(|| {
+            let mut err = std::io::stderr().lock();
+            // A closed standard error leaves nowhere to report the failure.
+            let _ = writeln!(err, "{line}");
+        });
     }
 
     fn flush(&self) {

@@ -33,6 +33,7 @@ mod migrate_cmd;
 mod observe_cmd;
 mod package_cmd;
 mod plan_cmd;
+mod progress;
 mod reconcile_cmd;
 mod render;
 mod run_cmd;

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use galaxy_runtime_ports::LeaderLock;
-use galaxy_runtime_reconciler::{PassError, PassReport};
+use galaxy_runtime_reconciler::{PassError, PassReport, ProbeProgress};
 
 use crate::cli::{Format, ReconcileArgs};
-use crate::settings::{Settings, one_line};
+use crate::progress::ProgressLine;
+use crate::settings::{LogFormat, Settings, one_line};
 use crate::{connect, render};
 
 /// Observes and plans, prints the plan, then (unless `--dry-run`) applies exactly that plan and
@@ -22,7 +23,16 @@ pub async fn run(args: &ReconcileArgs, settings: Settings) -> anyhow::Result<()>
     };
     // A dry run writes nothing, so it needs no lock; a real pass respects a `run` that holds it.
     let leader = (!args.dry_run).then(|| Arc::new(store.leader_lock()));
-    let reconciler = connect::reconciler(&settings, &docker, &store, leader.clone())?;
+    let progress = ProgressLine::on_terminal(
+        args.format == Format::Text && settings.log_format == LogFormat::Text,
+    );
+    let reconciler = connect::reconciler(
+        &settings,
+        &docker,
+        &store,
+        leader.clone(),
+        progress.map(|line| line as Arc<dyn ProbeProgress>),
+    )?;
 
     let planned = match reconciler.plan_pass().await {
         Ok(planned) => planned,

@@ -25,7 +25,8 @@ pub async fn run(settings: Settings, migrate: bool) -> anyhow::Result<()> {
     let docker = connect::docker(&settings).await?;
     let store = connect::store_for_writing(&settings, migrate).await?;
     let leader = Arc::new(store.leader_lock());
-    let reconciler = connect::reconciler(&settings, &docker, &store, Some(Arc::clone(&leader)))?;
+    let reconciler =
+        connect::reconciler(&settings, &docker, &store, Some(Arc::clone(&leader)), None)?;
     let config = reconciler.config();
 
     let lock = match store.backend() {
@@ -122,7 +123,7 @@ async fn stop_on_signal(cancel: CancellationToken) {
 
 /// Waits for SIGINT or SIGTERM and names it.
 #[cfg(unix)]
-async fn next_signal() -> &'static str {
+pub(crate) async fn next_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::interrupt()),
@@ -142,7 +143,7 @@ async fn next_signal() -> &'static str {
 
 /// Waits for Ctrl-C.
 #[cfg(not(unix))]
-async fn next_signal() -> &'static str {
+pub(crate) async fn next_signal() -> &'static str {
     let _ = tokio::signal::ctrl_c().await;
     "Ctrl-C"
 }

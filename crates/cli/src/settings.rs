@@ -621,6 +621,73 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_come_from_the_file_the_environment_and_each_host() {
+        let (path, _guard) = file(
+            "[docker]\nhost = \"tcp://10.0.0.2:2376\"\ntls_ca = \"/file/ca.pem\"\n\
+             tls_cert = \"/file/cert.pem\"\ntls_key = \"/file/key.pem\"\n",
+        );
+        let common = || CommonFlags {
+            config: Some(path.clone()),
+            ..CommonFlags::default()
+        };
+        let s = load(common(), ReconcilerFlags::default(), &[]).unwrap();
+        assert_eq!(s.docker.tls_ca, Some(PathBuf::from("/file/ca.pem")));
+        assert!(s.docker.uses_tls());
+        let s = load(
+            common(),
+            ReconcilerFlags::default(),
+            &[
+                ("DOCKER_TLS_VERIFY", "1"),
+                ("DOCKER_CERT_PATH", "/env"),
+                ("BACKEND_RUNTIME_DOCKER_TLS_KEY", "/env/other-key.pem"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            s.docker.tls_ca,
+            Some(PathBuf::from("/env/ca.pem")),
+            "environment beats file"
+        );
+        assert_eq!(s.docker.tls_key, Some(PathBuf::from("/env/other-key.pem")));
+
+        let (hosts, _hosts_guard) = file(
+            "[[docker.hosts]]\nname = \"a\"\nurl = \"unix:///a.sock\"\n\
+             [[docker.hosts]]\nname = \"b\"\nurl = \"tcp://10.0.0.3:2376\"\n\
+             tls_ca = \"/b/ca.pem\"\ntls_cert = \"/b/cert.pem\"\ntls_key = \"/b/key.pem\"\n",
+        );
+        let s = load(
+            CommonFlags {
+                config: Some(hosts.clone()),
+                ..CommonFlags::default()
+            },
+            ReconcilerFlags::default(),
+            &[],
+        )
+        .unwrap();
+        let b = s.docker_hosts[1].docker_config(&s.docker);
+        assert_eq!(b.tls_cert, Some(PathBuf::from("/b/cert.pem")));
+
+        let (bad, _bad_guard) = file(
+            "[[docker.hosts]]\nname = \"b\"\nurl = \"unix:///b.sock\"\ntls_ca = \"/ca.pem\"\n",
+        );
+        let err = load(
+            CommonFlags {
+                config: Some(bad.clone()),
+                ..CommonFlags::default()
+            },
+            ReconcilerFlags::default(),
+            &[],
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            err.starts_with(&format!("config file {}: docker.hosts", bad.display())),
+            "{err}"
+        );
+        assert!(err.contains("Docker host \"b\" has TLS files"), "{err}");
+    }
+
+    #[test]
     fn file_errors_are_one_line() {
         for (text, expected) in [
             ("failure_threshold = ", "not valid TOML (line 1"),

@@ -351,3 +351,85 @@ fn reconcile_respects_the_leader_lock_of_a_running_loop() {
         .expect("kill runs");
     assert!(wait_exit(&mut run.0, Duration::from_secs(30)).success());
 }
+
+#[test]
+fn status_watch_streams_what_changes_until_sigterm() {
+    let Some(fleet) = Fleet::new() else { return };
+    let game = GameId::new_random();
+    assert_success(
+        &output(&mut fleet.db_command(&["games", "add", &game.to_string()])),
+        "games add",
+    );
+    // `reconcile --once` makes the schema of the fleet's SQLite file on the way.
+    assert_success(
+        &output(&mut fleet.command(&["reconcile", "--once"])),
+        "the first pass",
+    );
+    let child = fleet
+        .db_command(&["status", "--watch", "--interval=200ms", "--format=json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("status --watch starts");
+    let mut watch = Running(child);
+    let (lines, received) = std::sync::mpsc::channel::<Value>();
+    let stdout = watch.0.stdout.take().expect("piped");
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if lines.send(value).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || {
+        received
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a line of status --watch")
+    };
+
+    let container = fleet.start_engine(game);
+    fleet.wait_engine(&container);
+    assert_success(
+        &output(&mut fleet.command(&["reconcile", "--once"])),
+        "the adopting pass",
+    );
+    let added = next();
+    assert_eq!(
+        (added["game_id"].as_str(), added["change"].as_str()),
+        (Some(game.to_string().as_str()), Some("added")),
+        "{added}"
+    );
+    assert_eq!(added["status"], "running", "{added}");
+
+    fleet.remove(&container);
+    assert_success(
+        &output(&mut fleet.command(&["reconcile", "--once"])),
+        "the removing pass",
+    );
+    let changed = next();
+    assert_eq!(changed["change"], "changed", "{changed}");
+    assert_eq!(changed["status"], "removed", "{changed}");
+    // Nothing changes after that: no line, however many draws.
+    assert!(
+        received.recv_timeout(Duration::from_millis(800)).is_err(),
+        "a draw without a change prints nothing"
+    );
+
+    let pid = watch.0.id().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(kill.success());
+    let status = wait_exit(&mut watch.0, Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "status --watch stops cleanly on SIGTERM: {status:?}"
+    );
+}

@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use common::daemon::{DaemonSetup, SecondDaemon};
+use common::daemon::{Network, SecondDaemon};
 use common::*;
 use galaxy_runtime_docker::{DockerConfig, HostKind, SwarmAdapter};
 use galaxy_runtime_model::{ContainerState, GameId};
@@ -40,13 +40,10 @@ use serde_json::Value;
 /// is not the machine-wide `docker_gwbridge` link another swarm would want).
 const GATEWAY_BRIDGE: &str = "br-grsw-gw";
 
-const NET: DaemonSetup = DaemonSetup {
-    name: "grsw",
+const NETWORK: Network = Network {
     bridge: "br-grsw",
     address: "10.217.0.1/24",
     pool: "10.218.0.0/16",
-    leftovers: &[GATEWAY_BRIDGE],
-    live_restore: false,
 };
 
 /// The manager's address and swarm port, on the daemon's own bridge.
@@ -55,8 +52,8 @@ const SWARM_ADDR: &str = "10.217.0.1:23977";
 /// How long the Swarm may take to run, restart or remove a task on the vfs storage driver.
 const SWARM_WAIT: Duration = Duration::from_secs(60);
 
-/// A one-node swarm on a second daemon: left, with its gateway bridge removed, when dropped
-/// (then the daemon itself goes).
+/// A one-node swarm on a second daemon (without `--live-restore`, which swarm mode refuses):
+/// left, with its gateway bridge removed, when dropped (then the daemon itself goes).
 struct Swarm {
     daemon: SecondDaemon,
     in_swarm: bool,
@@ -65,7 +62,9 @@ struct Swarm {
 impl Swarm {
     /// The daemon, not yet in a swarm.
     fn daemon() -> Self {
-        let daemon = SecondDaemon::start(NET);
+        // A gateway bridge left by an earlier run that was killed goes first.
+        remove_gateway_bridge();
+        let daemon = SecondDaemon::start_with(NETWORK, vec!["--live-restore=false".to_owned()]);
         daemon.load_image();
         Self {
             daemon,
@@ -157,7 +156,7 @@ impl Swarm {
             assert!(
                 Instant::now() < deadline,
                 "no task of service {service} became {state}: {tasks:#?}\nthe daemon's log: {}",
-                self.daemon.log()
+                std::fs::read_to_string(self.daemon.dir().join("log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -189,7 +188,17 @@ impl Drop for Swarm {
         }
         let _ = self.daemon.docker(&["swarm", "leave", "--force"]);
         let _ = self.daemon.docker(&["network", "rm", "docker_gwbridge"]);
+        remove_gateway_bridge();
     }
+}
+
+/// Removes the gateway bridge's link, if a daemon left it behind.
+fn remove_gateway_bridge() {
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", GATEWAY_BRIDGE])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn container_id(task: &Value) -> String {

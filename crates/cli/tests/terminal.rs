@@ -5,7 +5,9 @@
 
 mod common;
 
-use std::process::Output;
+use std::process::{Command, Output};
+
+use galaxy_runtime_model::GameId;
 
 use common::*;
 
@@ -79,4 +81,67 @@ fn bad_input_quoting_escape_sequences_is_escaped() {
             .env("BACKEND_RUNTIME_LOG_FORMAT", evil),
     );
     assert_clean("an environment variable's value", &out);
+}
+
+/// `command` run on a real pseudo-terminal (util-linux `script`), standard output and error
+/// both; the terminal's bytes.
+fn on_a_terminal(command: &Command) -> Output {
+    let quote =
+        |text: &std::ffi::OsStr| format!("'{}'", text.to_string_lossy().replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(quote)
+        .collect();
+    let mut script = Command::new("script");
+    script.args(["-q", "-f", "-e", "-c", &line.join(" "), "/dev/null"]);
+    for (name, value) in command.get_envs() {
+        match value {
+            Some(value) => script.env(name, value),
+            None => script.env_remove(name),
+        };
+    }
+    let out = output(&mut script);
+    assert!(
+        out.status.success(),
+        "{line:?} on a terminal: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+#[test]
+fn on_a_terminal_a_pass_shows_its_probing_and_off_it_nothing() {
+    let Some(fleet) = Fleet::new() else {
+        return;
+    };
+    for _ in 0..2 {
+        let game = GameId::new_random();
+        assert_success(
+            &output(&mut fleet.db_command(&["games", "add", &game.to_string()])),
+            "games add",
+        );
+        let container = fleet.start_engine(game);
+        fleet.wait_engine(&container);
+    }
+    // The adopting pass probes the two engines, piped: no progress line anywhere.
+    let piped = output(&mut fleet.command(&["reconcile", "--once"]));
+    assert_success(&piped, "reconcile --once");
+    for text in [stdout(&piped), stderr(&piped)] {
+        assert!(!text.contains("probing engines"), "{text}");
+    }
+
+    for args in [&["reconcile", "--once"][..], &["observe"][..]] {
+        let tty = on_a_terminal(&fleet.command(args));
+        let screen = stdout(&tty);
+        assert!(
+            screen.contains("probing engines: 0/2 done, 0 failures"),
+            "{args:?}: {screen}"
+        );
+    }
+    // For machines, nothing but the document, even on a terminal.
+    let tty = on_a_terminal(&fleet.command(&["reconcile", "--once", "--format=json"]));
+    let screen = stdout(&tty);
+    assert!(!screen.contains("probing engines"), "{screen}");
+    assert!(screen.contains("\"plan\""), "{screen}");
 }

@@ -6,98 +6,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use common::certs::{make_ca, make_cert};
 use common::pgserver::PgServer;
 use common::*;
 
 const PASSWORD: &str = "tls/pass?word";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl runs (apt-get install openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA (`NAME-ca.crt`, `NAME-ca.key`) in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name} test CA"),
-            "-keyout",
-            &format!("{name}-ca.key"),
-            "-out",
-            &format!("{name}-ca.crt"),
-        ],
-    );
-}
-
-/// A certificate `NAME.crt`/`NAME.key` for `cn`, with `san` (or none), signed by the CA `ca`.
-fn make_cert(dir: &Path, ca: &str, name: &str, cn: &str, san: Option<&str>) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            &format!("/CN={cn}"),
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-        ],
-    );
-    let ext = format!("{name}.ext");
-    std::fs::write(
-        dir.join(&ext),
-        match san {
-            Some(san) => format!("subjectAltName={san}\n"),
-            None => "basicConstraints=CA:FALSE\n".to_owned(),
-        },
-    )
-    .expect("extensions written");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-days",
-            "2",
-            "-CA",
-            &format!("{ca}-ca.crt"),
-            "-CAkey",
-            &format!("{ca}-ca.key"),
-            "-CAcreateserial",
-            "-extfile",
-            &ext,
-            "-out",
-            &format!("{name}.crt"),
-        ],
-    );
-}
 
 #[test]
 fn tls_to_postgres_accepts_the_right_server_and_refuses_the_wrong_one() {

@@ -1,6 +1,6 @@
 //! Two real Docker daemons (CONTRACT §6): the machine's own, and a second `dockerd` this test
-//! starts beside it ([`SecondDaemon`]: its own bridge, address pool, data and socket;
-//! `live-restore`, so its containers outlive a stop of the daemon) and stops by pid. Games on both; the second daemon
+//! starts beside it (its own bridge, address pool, data and socket; `live-restore`, so its
+//! containers outlive a stop of the daemon) and stops by pid. Games on both; the second daemon
 //! stopped → its games untouched and `host_unavailable` reported while the first host's
 //! removal goes ahead; started again → nothing changed that should not have; a game's
 //! container moved from one host to the other → rebound with its new host.
@@ -10,26 +10,24 @@
 
 mod common;
 
-use common::daemon::{DaemonSetup, SecondDaemon};
+use common::daemon::{Network, SecondDaemon};
 use common::*;
 use galaxy_runtime_model::GameId;
 use serde_json::Value;
 
-/// The second daemon's bridge and addresses: 10.213.0.0/24, and the pool 10.214.0.0/16 for its
-/// networks (the Swarm test has others).
-const NET: DaemonSetup = DaemonSetup {
-    name: "grt2",
+/// The second daemon's bridge, its own, so the machine's `docker0` is never touched; its
+/// addresses (10.213.0.0/24, and the pool 10.214.0.0/16 for its networks) lie outside Docker's
+/// default pools, and apart from those of the other tests' second daemons.
+const NETWORK: Network = Network {
     bridge: "br-grt2",
     address: "10.213.0.1/24",
     pool: "10.214.0.0/16",
-    leftovers: &[],
-    live_restore: true,
 };
 
 #[test]
 fn games_on_two_daemons_survive_one_daemon_stopping_and_follow_a_move() {
     let Some(fleet) = Fleet::new() else { return };
-    let mut second = SecondDaemon::start(NET);
+    let mut second = SecondDaemon::start(NETWORK);
     second.load_image();
     second.docker_ok(&["network", "create", &fleet.network]);
     let (real, second_url) = (real_daemon(), second.url());

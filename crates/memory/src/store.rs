@@ -933,7 +933,7 @@ mod tests {
         let snapshots: Vec<_> = (0..5)
             .map(|turn| Snapshot {
                 game_id: GameId::new_random(),
-                state: serde_json::json!({ "turn": turn }),
+                state: serde_json::json!({ "turn": turn }).into(),
                 observed_at: Timestamp::now(),
             })
             .collect();

@@ -251,8 +251,10 @@ pub fn unstorable_reason(state: &serde_json::Value) -> Option<String> {
 pub struct Snapshot {
     /// The game.
     pub game_id: GameId,
-    /// The engine's status JSON, as it answered.
-    pub state: serde_json::Value,
+    /// The engine's status JSON, as it answered. Shared with the probe outcome and the plan's
+    /// `publish_snapshot` it came from: a 100k pass would otherwise copy every engine's JSON
+    /// once more into the batch it hands the store (48 MiB of its peak, docs/performance.md §7).
+    pub state: Arc<serde_json::Value>,
     /// When the probe was made.
     pub observed_at: Timestamp,
 }

@@ -36,6 +36,8 @@ pub(crate) struct Ports {
     pub scheduler: Arc<dyn Scheduler>,
     pub leader: Option<Arc<dyn LeaderLock>>,
     pub clock: Clock,
+    /// Told about the probes of each full pass (a progress line); `None` by default.
+    pub progress: Option<Arc<dyn crate::ProbeProgress>>,
 }
 
 impl Ports {

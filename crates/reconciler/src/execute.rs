@@ -472,7 +472,7 @@ impl Executor<'_, '_> {
             .filter_map(|action| match action {
                 Action::PublishSnapshot { game_id, state } => Some(Snapshot {
                     game_id: *game_id,
-                    state: serde_json::Value::clone(state),
+                    state: Arc::clone(state),
                     observed_at: self.basis.now,
                 }),
                 _ => None,

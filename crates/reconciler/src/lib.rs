@@ -26,6 +26,7 @@ mod context;
 mod execute;
 mod health;
 mod observe;
+mod progress;
 mod reconciler;
 mod relay;
 mod report;
@@ -41,6 +42,7 @@ pub use planner::{
 pub use addressing::probe_endpoint;
 pub use context::Clock;
 pub use health::{Health, PassOutcome};
+pub use progress::ProbeProgress;
 pub use reconciler::{BuildError, PlannedPass, Reconciler, ReconcilerBuilder, check_host_name};
 pub use relay::DeliveryReport;
 pub use report::{ActionFailure, ObserveStep, PassDurations, PassError, PassReport};

@@ -174,12 +174,17 @@ async fn list_hosts(
                     host.name
                 );
                 hosts.push(HostObservation::failed(&host.name, error));
-                last_error = Some(e);
+                last_error = Some((&host.name, e));
             }
         }
     }
     match last_error {
-        Some(e) if hosts.iter().all(|h| h.error.is_some()) => Err(e),
+        // The pass's error names a host, as the warn lines above do: with one named host (a
+        // TLS host refusing its certificates, say) it is the only line an operator may read.
+        Some((name, e)) if hosts.iter().all(|h| h.error.is_some()) => Err(PortError::shared(
+            &std::sync::Arc::new(e),
+            &format!("every Docker host failed to list; Docker host {name:?}"),
+        )),
         _ => Ok((hosts, containers)),
     }
 }
@@ -205,6 +210,17 @@ pub(crate) async fn probe_all(
     } else {
         spread / u32::try_from(targets.len()).unwrap_or(u32::MAX)
     };
+    let progress = ports.progress.as_deref().filter(|_| !targets.is_empty());
+    if let Some(progress) = progress {
+        progress.started(targets.len());
+    }
+    let record = |outcomes: &mut BTreeMap<GameId, ProbeOutcome>,
+                  (game_id, outcome): (GameId, ProbeOutcome)| {
+        if let Some(progress) = progress {
+            progress.probed(!outcome.is_ok());
+        }
+        outcomes.insert(game_id, outcome);
+    };
     let mut pending = targets.iter().enumerate().peekable();
     let mut in_flight = FuturesUnordered::new();
     let mut outcomes = BTreeMap::new();
@@ -222,8 +238,8 @@ pub(crate) async fn probe_all(
                     tokio::select! {
                         () = tokio::time::sleep_until(due) => {}
                         done = in_flight.next() => {
-                            if let Some((game_id, outcome)) = done {
-                                outcomes.insert(game_id, outcome);
+                            if let Some(done) = done {
+                                record(&mut outcomes, done);
                             }
                             continue;
                         }
@@ -240,10 +256,13 @@ pub(crate) async fn probe_all(
             }
         }
         match in_flight.next().await {
-            Some((game_id, outcome)) => {
-                outcomes.insert(game_id, outcome);
+            Some(done) => record(&mut outcomes, done),
+            None => {
+                if let Some(progress) = progress {
+                    progress.finished();
+                }
+                return outcomes;
             }
-            None => return outcomes,
         }
     }
 }

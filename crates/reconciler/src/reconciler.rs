@@ -156,6 +156,7 @@ pub struct ReconcilerBuilder {
     leader: Option<Arc<dyn LeaderLock>>,
     config: Option<Config>,
     clock: Option<Clock>,
+    progress: Option<Arc<dyn crate::ProbeProgress>>,
 }
 
 impl fmt::Debug for ReconcilerBuilder {
@@ -178,6 +179,7 @@ impl fmt::Debug for ReconcilerBuilder {
             .field("scheduler", &self.scheduler.is_some())
             .field("leader", &self.leader.is_some())
             .field("config", &self.config)
+            .field("probe_progress", &self.progress.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -268,6 +270,13 @@ impl ReconcilerBuilder {
         self
     }
 
+    /// A watcher told about the probes of every full pass as they happen (optional): the CLI
+    /// draws a progress line with it.
+    pub fn probe_progress(mut self, progress: Arc<dyn crate::ProbeProgress>) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
     /// Checks that every required port is there and the configuration is valid.
     pub fn build(self) -> Result<Reconciler, BuildError> {
         fn required<T: ?Sized>(
@@ -307,6 +316,7 @@ impl ReconcilerBuilder {
             scheduler: required(self.scheduler, "scheduler")?,
             leader: self.leader,
             clock: self.clock.unwrap_or_else(|| Arc::new(Timestamp::now)),
+            progress: self.progress,
         };
         telemetry::register();
         Ok(Reconciler {

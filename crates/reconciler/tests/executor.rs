@@ -784,7 +784,7 @@ async fn engine_back_sets_running_then_resets_failures_with_the_new_status_and_p
         .withf(move |s| {
             s.len() == 1
                 && s[0].game_id == game
-                && s[0].state == serde_json::json!({"turn": 12})
+                && *s[0].state == serde_json::json!({"turn": 12})
                 && s[0].observed_at == ts(NOW)
         })
         .times(1)

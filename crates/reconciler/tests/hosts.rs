@@ -159,6 +159,11 @@ async fn a_pass_fails_only_when_every_host_fails() {
         .unwrap();
     let error = reconciler.tick().await.expect_err("no host listed");
     assert!(error.is_observe(), "{error}");
+    let text = galaxy_runtime_ports::error_chain(&error);
+    assert!(
+        text.contains("every Docker host failed to list; Docker host \"b\""),
+        "the pass's error names a host: {text}"
+    );
     assert_eq!(status(&store, &record), RuntimeStatus::Stopped);
 }
 

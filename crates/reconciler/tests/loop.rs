@@ -445,3 +445,83 @@ async fn jitter_delays_periodic_passes_within_its_bound() {
     cancel.cancel();
     run.await.unwrap().unwrap();
 }
+
+/// Records what a [`ProbeProgress`] is told.
+#[derive(Default)]
+struct Progress(std::sync::Mutex<Vec<String>>);
+
+impl galaxy_runtime_reconciler::ProbeProgress for Progress {
+    fn started(&self, total: usize) {
+        self.0.lock().unwrap().push(format!("started {total}"));
+    }
+    fn probed(&self, failed: bool) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(if failed { "failed" } else { "ok" }.to_owned());
+    }
+    fn finished(&self) {
+        self.0.lock().unwrap().push("finished".to_owned());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_pass_tells_its_progress_probe_by_probe_and_a_quick_pass_tells_nothing() {
+    let config = Config::default();
+    let docker = Arc::new(MemoryDocker::new());
+    let store = Arc::new(MemoryStore::new());
+    let engine = Arc::new(MemoryEngine::new());
+    for n in 0..5 {
+        let game = GameId::new_random();
+        let id = format!("c{n}");
+        docker.add(MemoryDocker::game_container(
+            &config,
+            game,
+            &id,
+            ContainerState::Running,
+        ));
+        let endpoint = format!("http://engine-{n}:8080");
+        let mut record = support::record(game, RuntimeStatus::Running, &id);
+        record.engine_endpoint = endpoint.clone();
+        store.insert_record(record);
+        if n < 2 {
+            engine.set_error(&endpoint, "connection refused");
+        } else {
+            engine.set_json(&endpoint, serde_json::json!({"turn": n}));
+        }
+    }
+    let progress = Arc::new(Progress::default());
+    let reconciler = Reconciler::builder()
+        .docker(docker)
+        .store(store.clone())
+        .engine(engine)
+        .lobby(Arc::new(MemoryLobby::new()))
+        .outbox(store)
+        .cache(Arc::new(MemoryCache::new()))
+        .scheduler(Arc::new(MemoryScheduler::new()))
+        .config(config)
+        .probe_progress(progress.clone())
+        .build()
+        .expect("built");
+
+    reconciler.tick().await.expect("a full pass");
+    let told = std::mem::take(&mut *progress.0.lock().unwrap());
+    assert_eq!(
+        told.first().map(String::as_str),
+        Some("started 5"),
+        "{told:?}"
+    );
+    assert_eq!(
+        told.last().map(String::as_str),
+        Some("finished"),
+        "{told:?}"
+    );
+    let count = |what: &str| told.iter().filter(|t| *t == what).count();
+    assert_eq!((count("ok"), count("failed")), (3, 2), "{told:?}");
+
+    reconciler.tick_quick().await.expect("a quick pass");
+    assert!(
+        progress.0.lock().unwrap().is_empty(),
+        "a quick pass probes nothing"
+    );
+}

@@ -142,30 +142,39 @@ impl Gate {
     }
 }
 
-/// A flaw a store can be given, to show that the simulation catches it.
+/// A flaw the replicas' ports can be given, to show that the simulation catches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StoreFlaw {
+pub enum Flaw {
     /// Compare-and-set on the status alone: status changes and probe counters ignore the
     /// container the caller saw (the bug of issue 9).
     StatusOnlyCompare,
     /// Writes are not fenced by the leader lock: a replica that lost it still commits.
     NoFence,
+    /// A Docker host that is down answers as an empty daemon would — no containers listed,
+    /// every inspect "no such container" — instead of an error (the socket outage that doubled
+    /// Nomad's fleets): only with several hosts.
+    DownHostListsEmpty,
 }
 
-impl StoreFlaw {
+impl Flaw {
     /// The flag's word for it.
     pub fn name(self) -> &'static str {
         match self {
             Self::StatusOnlyCompare => "status-only-compare",
             Self::NoFence => "no-fence",
+            Self::DownHostListsEmpty => "down-host-lists-empty",
         }
     }
 
     /// The flaw a word names.
     pub fn parse(word: &str) -> Option<Self> {
-        [Self::StatusOnlyCompare, Self::NoFence]
-            .into_iter()
-            .find(|flaw| flaw.name() == word)
+        [
+            Self::StatusOnlyCompare,
+            Self::NoFence,
+            Self::DownHostListsEmpty,
+        ]
+        .into_iter()
+        .find(|flaw| flaw.name() == word)
     }
 }
 
@@ -199,6 +208,25 @@ impl Caller {
 pub(crate) struct GatedDocker {
     pub caller: Caller,
     pub docker: Arc<MemoryDocker>,
+    /// The host's name (`""`: the one unnamed host), at the end of the gate's labels.
+    pub host: String,
+}
+
+impl GatedDocker {
+    /// ` @h1` for host `h1`; nothing for the unnamed host, so single-host labels stay as
+    /// they were.
+    fn at(&self) -> String {
+        if self.host.is_empty() {
+            String::new()
+        } else {
+            format!(" @{}", self.host)
+        }
+    }
+}
+
+/// The host a Docker call's label names (` @h1` at its end), if any.
+pub(crate) fn host_in_label(label: &str) -> Option<&str> {
+    label.rsplit_once(" @").map(|(_, host)| host)
 }
 
 /// Whether a container is kept in a listing cut short with `salt`.
@@ -213,7 +241,7 @@ fn kept_in_part(id: &str, salt: u64) -> bool {
 #[async_trait]
 impl DockerPort for GatedDocker {
     async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
-        let label = format!("{} docker.list_managed", self.caller.who);
+        let label = format!("{} docker.list_managed{}", self.caller.who, self.at());
         match self.caller.gate.enter(label).await {
             Verdict::Go | Verdict::LoseAnswer => self.docker.list_managed(filter).await,
             Verdict::Fail(error) => Err(error),
@@ -230,7 +258,7 @@ impl DockerPort for GatedDocker {
     async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary> {
         self.caller
             .call(
-                format!("docker.inspect {}", short(container_id)),
+                format!("docker.inspect {}{}", short(container_id), self.at()),
                 self.docker.inspect(container_id),
             )
             .await
@@ -256,7 +284,8 @@ pub(crate) enum Health {
 
 pub(crate) struct GatedEngine {
     pub caller: Caller,
-    pub docker: Arc<MemoryDocker>,
+    /// Every host's daemon: an engine answers wherever its container runs.
+    pub docker: Vec<Arc<MemoryDocker>>,
     pub engines: Arc<Engines>,
     pub prefix: String,
 }
@@ -270,8 +299,8 @@ impl GatedEngine {
         };
         let target = self
             .docker
-            .containers()
-            .into_iter()
+            .iter()
+            .flat_map(|docker| docker.containers())
             .filter(|c| c.state == ContainerState::Running)
             .find(|c| {
                 let name = c.name.strip_prefix('/').unwrap_or(&c.name);
@@ -362,14 +391,14 @@ impl LeaderLock for GatedLeader {
 pub(crate) struct GatedStore {
     pub caller: Caller,
     pub store: MemoryStore,
-    pub flaw: Option<StoreFlaw>,
+    pub flaw: Option<Flaw>,
 }
 
 impl GatedStore {
     /// What a compare-and-set compares: what the caller saw, or with the flaw
-    /// [`StoreFlaw::StatusOnlyCompare`], its status alone (the container taken from the row).
+    /// [`Flaw::StatusOnlyCompare`], its status alone (the container taken from the row).
     fn compared(&self, game_id: GameId, mut expected: Expected) -> Expected {
-        if self.flaw == Some(StoreFlaw::StatusOnlyCompare)
+        if self.flaw == Some(Flaw::StatusOnlyCompare)
             && let Some(row) = self.store.record(game_id)
         {
             expected.current_container_id = row.current_container_id;

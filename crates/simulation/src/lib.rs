@@ -15,7 +15,10 @@
 //! - a replica begins a full pass, a quick pass or a relay round beside what it already runs;
 //! - a replica crashes (its futures dropped wherever they wait) and restarts with a new lock
 //!   session, or the server ends the leader's session mid-pass;
-//! - the store, the Docker daemon or the lobby goes down, hangs or slows for a while.
+//! - the store, the Docker daemon or the lobby goes down, hangs or slows for a while;
+//! - with several Docker hosts (`--hosts`), one host's daemon goes down while its containers
+//!   run on, games move between hosts, containers are duplicated across them, and some records
+//!   name a host that is not configured.
 //!
 //! Every port call of the two replicas waits at a gate until the simulation
 //! decides it, and the simulation polls the replicas' futures itself until each waits again, so
@@ -33,14 +36,17 @@ mod gate;
 mod rng;
 mod sim;
 
-pub use gate::StoreFlaw;
-pub use sim::{DEFAULT_STEPS, Options, Outcome, Stats, Violation, run};
+pub use gate::Flaw;
+pub use sim::{DEFAULT_STEPS, MAX_HOSTS, Options, Outcome, Stats, Violation, run};
 
 /// The command that replays `seed` step by step, as a failing seed's report prints it.
 pub fn replay_command(seed: u64, options: &Options) -> String {
     let mut command = format!("scripts/simulate --seed {seed} --trace");
     if options.steps != DEFAULT_STEPS {
         command.push_str(&format!(" --steps {}", options.steps));
+    }
+    if options.hosts > 1 {
+        command.push_str(&format!(" --hosts {}", options.hosts));
     }
     if let Some(flaw) = options.flaw {
         command.push_str(&format!(" --flaw {}", flaw.name()));

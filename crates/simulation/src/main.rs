@@ -2,8 +2,8 @@
 //! `scripts/simulate`, which builds it with `--release`).
 //!
 //! ```text
-//! galaxy-runtime-simulate --seeds N [--from S] [--steps K] [--threads T] [--flaw F]
-//! galaxy-runtime-simulate --seed S [--trace] [--steps K] [--flaw F]
+//! galaxy-runtime-simulate --seeds N [--from S] [--steps K] [--hosts H] [--threads T] [--flaw F]
+//! galaxy-runtime-simulate --seed S [--trace] [--steps K] [--hosts H] [--flaw F]
 //! ```
 //!
 //! With `--seeds`, the last line is `N/N seeds hold`, or the failing seeds with the command that
@@ -15,13 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use galaxy_runtime_simulation::{
-    DEFAULT_STEPS, Options, Outcome, Stats, StoreFlaw, replay_command, run,
+    DEFAULT_STEPS, Flaw, MAX_HOSTS, Options, Outcome, Stats, replay_command, run,
 };
 
 /// Seeds between two progress lines of a long run.
 const PROGRESS_EVERY: u64 = 10_000;
 
-const USAGE: &str = "usage: galaxy-runtime-simulate --seeds N [--from S] [--steps K] [--threads T] [--flaw F]\n       galaxy-runtime-simulate --seed S [--trace] [--steps K] [--flaw F]\n(F: status-only-compare or no-fence)";
+const USAGE: &str = "usage: galaxy-runtime-simulate --seeds N [--from S] [--steps K] [--hosts H] [--threads T] [--flaw F]\n       galaxy-runtime-simulate --seed S [--trace] [--steps K] [--hosts H] [--flaw F]\n(H: Docker hosts, 1 to 8, default 1; F: status-only-compare, no-fence or down-host-lists-empty)";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -31,7 +31,8 @@ struct Args {
     trace: bool,
     steps: Option<u32>,
     threads: Option<usize>,
-    flaw: Option<StoreFlaw>,
+    hosts: Option<usize>,
+    flaw: Option<Flaw>,
 }
 
 fn number<T: std::str::FromStr>(flag: &str, value: Option<String>) -> Result<T, String> {
@@ -56,11 +57,21 @@ fn parse(mut words: impl Iterator<Item = String>) -> Result<Args, String> {
                 }
                 args.threads = Some(threads);
             }
+            "--hosts" => {
+                let hosts: usize = number("--hosts", words.next())?;
+                if !(1..=MAX_HOSTS).contains(&hosts) {
+                    return Err(format!("--hosts takes 1 to {MAX_HOSTS}, not {hosts}"));
+                }
+                args.hosts = Some(hosts);
+            }
             "--trace" => args.trace = true,
             "--flaw" => {
                 let value = words.next().ok_or("--flaw needs a value")?;
-                args.flaw = Some(StoreFlaw::parse(&value).ok_or_else(|| {
-                    format!("unknown flaw {value:?}: choose status-only-compare or no-fence")
+                args.flaw = Some(Flaw::parse(&value).ok_or_else(|| {
+                    format!(
+                        "unknown flaw {value:?}: choose status-only-compare, no-fence or \
+                         down-host-lists-empty"
+                    )
                 })?);
             }
             "-h" | "--help" => return Err(String::new()),
@@ -72,6 +83,9 @@ fn parse(mut words: impl Iterator<Item = String>) -> Result<Args, String> {
         (None, None) => Err("give --seeds N (a range) or --seed S (one seed)".to_owned()),
         (Some(_), None) if args.trace => {
             Err("--trace replays one seed: use it with --seed S".to_owned())
+        }
+        _ if args.flaw == Some(Flaw::DownHostListsEmpty) && args.hosts.unwrap_or(1) < 2 => {
+            Err("--flaw down-host-lists-empty needs --hosts 2 or more".to_owned())
         }
         (Some(n), None) if args.from.checked_add(n).is_none() => Err(format!(
             "--from {} with --seeds {n} runs past the last seed",
@@ -96,6 +110,7 @@ fn main() -> ExitCode {
         steps: args.steps.unwrap_or(DEFAULT_STEPS),
         flaw: args.flaw,
         trace: args.trace,
+        hosts: args.hosts.unwrap_or(1),
     };
     match args.seed {
         Some(seed) => one(seed, &options),
@@ -125,7 +140,8 @@ fn summary(stats: &Stats) -> String {
     format!(
         "{} passes ({} failed, {} lost the lock), {} conflicts, {} removals ({} beside another running container of the game), \
          {} removals skipped, \
-         {} crashes, {} sessions ended, {} jobs, {} calls decided, {} lobby deliveries",
+         {} crashes, {} sessions ended, {} host outages, {} host_unavailable findings, {} jobs, \
+         {} calls decided, {} lobby deliveries",
         stats.passes,
         stats.failed_passes,
         stats.leadership_lost,
@@ -135,6 +151,8 @@ fn summary(stats: &Stats) -> String {
         stats.skipped_removals,
         stats.crashes,
         stats.sessions_ended,
+        stats.host_outages,
+        stats.hosts_unavailable,
         stats.jobs,
         stats.calls,
         stats.deliveries
@@ -264,6 +282,8 @@ fn add(totals: &mut Stats, stats: &Stats) {
     totals.deliveries += stats.deliveries;
     totals.crashes += stats.crashes;
     totals.sessions_ended += stats.sessions_ended;
+    totals.host_outages += stats.host_outages;
+    totals.hosts_unavailable += stats.hosts_unavailable;
     totals.jobs += stats.jobs;
     totals.calls += stats.calls;
 }

@@ -12,8 +12,8 @@ use galaxy_runtime_memory::{
     MemoryCache, MemoryDocker, MemoryLeaderLock, MemoryLobby, MemoryScheduler, MemoryStore,
 };
 use galaxy_runtime_model::{
-    Config, ContainerState, GameId, GameProjection, PassKind, RuntimeRecord, RuntimeStatus,
-    Timestamp,
+    Config, ContainerState, ContainerSummary, GameId, GameProjection, PassKind, RuntimeRecord,
+    RuntimeStatus, Timestamp,
 };
 use galaxy_runtime_ports::{
     Expected, LeaderLock, PortError, PortResult, Rebind, StatusChange, StorePort,
@@ -22,8 +22,8 @@ use galaxy_runtime_reconciler::{Clock, DeliveryReport, PassError, PassReport, Re
 use tokio::time::Instant;
 
 use crate::gate::{
-    Caller, Engines, Gate, GatedDocker, GatedEngine, GatedLeader, GatedLobby, GatedStore, Health,
-    StoreFlaw, Verdict, at_once, lock, short,
+    Caller, Engines, Flaw, Gate, GatedDocker, GatedEngine, GatedLeader, GatedLobby, GatedStore,
+    Health, Verdict, at_once, host_in_label, lock, short,
 };
 use crate::rng::Rng;
 
@@ -32,11 +32,23 @@ use crate::rng::Rng;
 pub struct Options {
     /// Steps with faults, before the faults stop and the fleet must converge.
     pub steps: u32,
-    /// A flaw given to the replicas' store handles (to show that the run catches it).
-    pub flaw: Option<StoreFlaw>,
+    /// A flaw given to the replicas' ports (to show that the run catches it).
+    pub flaw: Option<Flaw>,
     /// Whether to keep a line per step.
     pub trace: bool,
+    /// Docker hosts, 1 to [`MAX_HOSTS`]: one is the one unnamed host of a reconciler given a
+    /// single Docker port (the runs before hosts existed, draw for draw); more are named `h0`,
+    /// `h1`, … (CONTRACT §6), games move between them, containers are duplicated across them,
+    /// a host goes down for a while, and some records name a host no replica has.
+    pub hosts: usize,
 }
+
+/// The most Docker hosts a run can have.
+pub const MAX_HOSTS: usize = 8;
+
+/// The host that some records of a run with several hosts name and no replica has (a host
+/// taken out of the configuration): its records are unobserved for good.
+const RETIRED_HOST: &str = "retired";
 
 impl Default for Options {
     fn default() -> Self {
@@ -44,6 +56,7 @@ impl Default for Options {
             steps: DEFAULT_STEPS,
             flaw: None,
             trace: false,
+            hosts: 1,
         }
     }
 }
@@ -92,6 +105,10 @@ pub struct Stats {
     pub deliveries: u64,
     /// Replica crashes.
     pub crashes: u64,
+    /// Host outages begun (several hosts only).
+    pub host_outages: u64,
+    /// `host_unavailable` findings of the passes: hosts whose records a pass left unobserved.
+    pub hosts_unavailable: u64,
     /// Leader sessions ended by "the server".
     pub sessions_ended: u64,
     /// Backend jobs begun.
@@ -201,6 +218,16 @@ struct Modes {
     lobby_down: u32,
     lobby_hangs: u32,
     docker_slow: u32,
+    /// Per host (several hosts only): steps left of its outage, during which its daemon
+    /// answers nothing while its containers and engines run on.
+    host_down: [u32; MAX_HOSTS],
+}
+
+/// One Docker host of the world.
+struct Host {
+    /// Its configured name (`""` for the one unnamed host).
+    name: String,
+    docker: Arc<MemoryDocker>,
 }
 
 /// Wakes nobody, but notes that a wake-up happened: the loop polls everything again.
@@ -222,7 +249,7 @@ struct Sim {
     config: Config,
     step: u32,
     gate: Gate,
-    docker: Arc<MemoryDocker>,
+    hosts: Vec<Host>,
     store: MemoryStore,
     lobby: Arc<MemoryLobby>,
     engines: Arc<Engines>,
@@ -242,6 +269,7 @@ const EPOCH_SECONDS: i64 = 1_767_225_600;
 
 impl Sim {
     fn new(seed: u64, options: Options) -> Self {
+        let host_count = options.hosts;
         let start = Instant::now();
         let epoch = Timestamp::from_unix_seconds(EPOCH_SECONDS).expect("a valid time");
         let clock: Clock = Arc::new(move || epoch.saturating_add(start.elapsed()));
@@ -268,7 +296,19 @@ impl Sim {
             config,
             step: 0,
             gate: Gate::default(),
-            docker: Arc::new(MemoryDocker::new()),
+            hosts: if host_count <= 1 {
+                vec![Host {
+                    name: String::new(),
+                    docker: Arc::new(MemoryDocker::new()),
+                }]
+            } else {
+                (0..host_count.min(MAX_HOSTS))
+                    .map(|i| Host {
+                        name: format!("h{i}"),
+                        docker: Arc::new(MemoryDocker::new()),
+                    })
+                    .collect()
+            },
             store: MemoryStore::new(),
             lobby: Arc::new(MemoryLobby::new()),
             engines: Arc::new(Engines::default()),
@@ -297,7 +337,7 @@ impl Sim {
     fn replica(&self, index: usize, incarnation: u32) -> Replica {
         let lock = self.store.leader_lock();
         let handle = match self.options.flaw {
-            Some(StoreFlaw::NoFence) => self.store.attributed(&lock),
+            Some(Flaw::NoFence) => self.store.attributed(&lock),
             _ => self.store.fenced(&lock),
         };
         let caller = Caller {
@@ -309,16 +349,25 @@ impl Sim {
             store: handle,
             flaw: self.options.flaw,
         });
-        let reconciler = Reconciler::builder()
-            .docker(Arc::new(GatedDocker {
+        let mut builder = Reconciler::builder();
+        for host in &self.hosts {
+            let port = Arc::new(GatedDocker {
                 caller: caller.clone(),
-                docker: Arc::clone(&self.docker),
-            }))
+                docker: Arc::clone(&host.docker),
+                host: host.name.clone(),
+            });
+            builder = if host.name.is_empty() {
+                builder.docker(port)
+            } else {
+                builder.docker_host(host.name.clone(), port)
+            };
+        }
+        let reconciler = builder
             .store(store.clone())
             .outbox(store)
             .engine(Arc::new(GatedEngine {
                 caller: caller.clone(),
-                docker: Arc::clone(&self.docker),
+                docker: self.hosts.iter().map(|h| Arc::clone(&h.docker)).collect(),
                 engines: Arc::clone(&self.engines),
                 prefix: self.config.container_name_prefix.clone(),
             }))
@@ -393,14 +442,60 @@ impl Sim {
             .collect()
     }
 
-    /// A running container of `game_id`, created now; returns its id.
+    /// Whether the run has several named hosts.
+    fn several_hosts(&self) -> bool {
+        self.hosts.len() > 1
+    }
+
+    /// A host for a new container: the one host, or one drawn from the seed.
+    fn pick_host(&mut self) -> usize {
+        if self.several_hosts() {
+            self.rng.index(self.hosts.len())
+        } else {
+            0
+        }
+    }
+
+    /// Every container of every host, with its host's index, host by host.
+    fn containers(&self) -> Vec<(usize, ContainerSummary)> {
+        self.hosts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, host)| host.docker.containers().into_iter().map(move |c| (i, c)))
+            .collect()
+    }
+
+    /// The host holding container `id`, if one does.
+    fn host_of(&self, id: &str) -> Option<usize> {
+        self.hosts
+            .iter()
+            .position(|host| host.docker.container(id).is_some())
+    }
+
+    /// A running container of `game_id` on a host drawn from the seed, created now; returns
+    /// its id.
     fn add_container(&mut self, game_id: GameId) -> String {
+        let host = self.pick_host();
+        self.add_container_on(host, game_id)
+    }
+
+    fn add_container_on(&mut self, host: usize, game_id: GameId) -> String {
         let id = self.new_container_id();
         let mut container =
             MemoryDocker::game_container(&self.config, game_id, &id, ContainerState::Running);
         container.created = self.now();
-        self.docker.add(container);
+        self.hosts[host].docker.add(container);
         id
+    }
+
+    /// The `docker_host` a record of a container on `host` carries: the host's name, or
+    /// (several hosts, on the first, drawn from the seed) `""`, which stands for the first.
+    fn host_field(&mut self, host: usize) -> String {
+        if host == 0 && self.several_hosts() && self.rng.chance(50) {
+            String::new()
+        } else {
+            self.hosts[host].name.clone()
+        }
     }
 
     fn record(&self, game_id: GameId, status: RuntimeStatus, container_id: &str) -> RuntimeRecord {
@@ -431,9 +526,26 @@ impl Sim {
         for _ in 0..running {
             let game_id = self.new_game_id();
             let container_id = self.add_container(game_id);
-            let record = self.record(game_id, RuntimeStatus::Running, &container_id);
+            let mut record = self.record(game_id, RuntimeStatus::Running, &container_id);
+            let host = self.host_of(&container_id).unwrap_or(0);
+            record.docker_host = self.host_field(host);
             self.store.insert_record(record);
             self.store.insert_game(self.projection(game_id));
+        }
+        if self.several_hosts() {
+            // Records of a host taken out of the configuration: unobserved for good, unless
+            // their game runs on a host that is configured (then rebound there, R4/R7).
+            for _ in 0..self.rng.below(3) {
+                let game_id = self.new_game_id();
+                let container_id = self.new_container_id();
+                let mut record = self.record(game_id, RuntimeStatus::Running, &container_id);
+                record.docker_host = RETIRED_HOST.to_owned();
+                self.store.insert_record(record);
+                self.store.insert_game(self.projection(game_id));
+                if self.rng.chance(50) {
+                    self.add_container(game_id);
+                }
+            }
         }
         for _ in 0..self.rng.below(3) {
             let game_id = self.new_game_id();
@@ -456,8 +568,11 @@ impl Sim {
             } else {
                 self.new_container_id()
             };
-            self.store
-                .insert_record(self.record(game_id, status, &container_id));
+            let mut record = self.record(game_id, status, &container_id);
+            if let Some(host) = self.host_of(&container_id) {
+                record.docker_host = self.host_field(host);
+            }
+            self.store.insert_record(record);
             self.store.insert_game(self.projection(game_id));
         }
         for _ in 0..self.rng.below(2) {
@@ -466,7 +581,7 @@ impl Sim {
                 .insert_record(self.record(game_id, RuntimeStatus::Starting, ""));
             self.store.insert_game(self.projection(game_id));
         }
-        let (records, containers) = (self.store.records().len(), self.docker.containers().len());
+        let (records, containers) = (self.store.records().len(), self.containers().len());
         self.note(|| format!("fleet: {records} records, {containers} containers"));
     }
 
@@ -531,6 +646,23 @@ impl Sim {
         if label.contains(" docker.") {
             if self.modes.docker_down > 0 {
                 return unavailable("the Docker daemon");
+            }
+            let down = host_in_label(label).and_then(|name| {
+                let i = self.hosts.iter().position(|h| h.name == name)?;
+                (self.modes.host_down[i] > 0).then_some(name)
+            });
+            if let Some(name) = down {
+                if self.options.flaw == Some(Flaw::DownHostListsEmpty) {
+                    // As an empty daemon answers: nothing listed, nothing found.
+                    return if label.contains("list_managed") {
+                        Verdict::ListPart(0)
+                    } else {
+                        Verdict::Fail(PortError::not_found(format!(
+                            "no such container (host {name})"
+                        )))
+                    };
+                }
+                return unavailable(&format!("the Docker daemon of host {name}"));
             }
             if label.contains("list_managed") {
                 return match roll {
@@ -654,7 +786,15 @@ impl Sim {
 
     fn mode(&mut self) {
         let steps = 5 + self.rng.below(150) as u32;
-        let which = self.rng.below(5);
+        let which = self.rng.below(if self.several_hosts() { 6 } else { 5 });
+        if which == 5 {
+            let host = self.rng.index(self.hosts.len());
+            self.modes.host_down[host] = steps;
+            self.stats.host_outages += 1;
+            let name = self.hosts[host].name.clone();
+            self.note(|| format!("the Docker daemon of host {name} is down for {steps} steps"));
+            return;
+        }
         let modes = &mut self.modes;
         let word = match which {
             0 => {
@@ -703,6 +843,9 @@ impl Sim {
                 }
             }
         }
+        for left in &mut modes.host_down {
+            *left = left.saturating_sub(1);
+        }
     }
 
     fn heal(&mut self) {
@@ -712,23 +855,24 @@ impl Sim {
     }
 
     fn container_fault(&mut self) {
-        let containers = self.docker.containers();
+        let containers = self.containers();
         if containers.is_empty() {
             return;
         }
-        let container = containers[self.rng.index(containers.len())].clone();
+        let (host, container) = containers[self.rng.index(containers.len())].clone();
+        let docker = Arc::clone(&self.hosts[host].docker);
         let id = container.id.clone();
         let line = match self.rng.below(6) {
             0 => {
-                let _ = self.docker.kill(&id);
+                let _ = docker.kill(&id);
                 format!("container {} dies", short(&id))
             }
             1 => {
-                let _ = self.docker.start(&id);
+                let _ = docker.start(&id);
                 format!("container {} runs again", short(&id))
             }
             2 => {
-                let _ = self.docker.remove(&id);
+                let _ = docker.remove(&id);
                 format!("container {} vanishes", short(&id))
             }
             3 => {
@@ -737,11 +881,22 @@ impl Sim {
                 copy.id = copy_id.clone();
                 copy.created = self.now();
                 copy.state = ContainerState::Running;
-                self.docker.add(copy);
+                // With several hosts, sometimes on another host: a duplicate across hosts.
+                let onto = if self.several_hosts() && self.rng.chance(40) {
+                    self.rng.index(self.hosts.len())
+                } else {
+                    host
+                };
+                self.hosts[onto].docker.add(copy);
                 format!(
-                    "container {} is duplicated as {}",
+                    "container {} is duplicated as {}{}",
                     short(&id),
-                    short(&copy_id)
+                    short(&copy_id),
+                    if onto == host {
+                        String::new()
+                    } else {
+                        format!(" on host {}", self.hosts[onto].name)
+                    }
                 )
             }
             4 => {
@@ -750,14 +905,14 @@ impl Sim {
                         let other = self.games[self.rng.index(self.games.len())];
                         format!("/{}{other}", self.config.container_name_prefix)
                     }
-                    1 => format!("/{}", containers[self.rng.index(containers.len())].id),
+                    1 => format!("/{}", containers[self.rng.index(containers.len())].1.id),
                     _ => format!("/renamed-{}", self.rng.below(1000)),
                 };
-                let _ = self.docker.rename(&id, &name);
+                let _ = docker.rename(&id, &name);
                 format!("container {} is renamed {name}", short(&id))
             }
             _ => {
-                let _ = self.docker.pause(&id);
+                let _ = docker.pause(&id);
                 format!("container {} is paused", short(&id))
             }
         };
@@ -765,11 +920,11 @@ impl Sim {
     }
 
     fn engine_fault(&mut self) {
-        let containers = self.docker.containers();
+        let containers = self.containers();
         if containers.is_empty() {
             return;
         }
-        let id = containers[self.rng.index(containers.len())].id.clone();
+        let id = containers[self.rng.index(containers.len())].1.id.clone();
         let health = match self.rng.below(3) {
             0 => Health::Healthy,
             1 => Health::Failing,
@@ -882,7 +1037,9 @@ impl Sim {
                     self.job_transition(row, RuntimeStatus::Stopped)
                         .map(|_| stage == 1)
                 } else {
-                    let _ = self.docker.kill(&job.old);
+                    self.on_host_of(&job.old, |docker, id| {
+                        let _ = docker.kill(id);
+                    });
                     self.note(|| format!("the stop job of {game_id} stops {}", short(&job.old)));
                     Ok(stage == 1)
                 }
@@ -894,7 +1051,9 @@ impl Sim {
                 },
                 2,
             ) => {
-                let _ = self.docker.remove(&job.old);
+                self.on_host_of(&job.old, |docker, id| {
+                    let _ = docker.remove(id);
+                });
                 self.note(|| format!("the restart job of {game_id} removes {}", short(&job.old)));
                 Ok(!remove_first)
             }
@@ -932,9 +1091,21 @@ impl Sim {
         }
     }
 
+    /// Runs `act` on the daemon holding container `id`, if one does.
+    fn on_host_of(&self, id: &str, act: impl FnOnce(&MemoryDocker, &str)) {
+        if let Some(host) = self.host_of(id) {
+            act(&self.hosts[host].docker, id);
+        }
+    }
+
+    /// The job moves the record onto `container_id`, on whichever host the job made it.
     fn job_rebind(&self, row: Option<RuntimeRecord>, container_id: &str) -> PortResult<()> {
         let Some(row) = row else {
             return Err(PortError::not_found("the job's record"));
+        };
+        let docker_host = match self.host_of(container_id) {
+            Some(host) => self.hosts[host].name.clone(),
+            None => row.docker_host.clone(),
         };
         at_once(self.store.rebind(Rebind {
             game_id: row.game_id,
@@ -942,7 +1113,7 @@ impl Sim {
             container_id: container_id.to_owned(),
             image_ref: row.current_image_ref.clone(),
             engine_version: row.current_engine_version.clone(),
-            docker_host: row.docker_host.clone(),
+            docker_host,
         }))
         .map(|_| ())
     }
@@ -1011,6 +1182,11 @@ impl Sim {
                     Err(error) => error.report(),
                 };
                 self.stats.conflicts += report.conflicts;
+                self.stats.hosts_unavailable += report
+                    .findings
+                    .get("host_unavailable")
+                    .copied()
+                    .unwrap_or(0);
                 self.stats.skipped_removals += report.skipped_removals;
                 if let Err(error) = &result {
                     self.stats.failed_passes += 1;
@@ -1311,7 +1487,37 @@ impl Checker {
             }
             if after.status == RuntimeStatus::Removed && before.status != RuntimeStatus::Removed {
                 let named = &after.current_container_id;
-                if let Some(container) = sim.docker.container(named) {
+                // The record's host (CONTRACT §6): `""` stands for the first.
+                let host = if after.docker_host.is_empty() {
+                    Some(0)
+                } else {
+                    sim.hosts.iter().position(|h| h.name == after.docker_host)
+                };
+                let Some(host) = host else {
+                    return Some((
+                        "no record of an unobserved host is ever removed",
+                        format!(
+                            "{game_id} was marked removed, and its host {:?} is not configured",
+                            after.docker_host
+                        ),
+                    ));
+                };
+                let found = sim.hosts[host].docker.container(named);
+                if let Some(container) = &found
+                    && sim.modes.host_down[host] > 0
+                {
+                    return Some((
+                        "no record of an unobserved host is ever removed",
+                        format!(
+                            "{game_id} was marked removed while its host {} is down and its \
+                             container {} exists there ({})",
+                            sim.hosts[host].name,
+                            short(named),
+                            container.state
+                        ),
+                    ));
+                }
+                if let Some(container) = found {
                     return Some((
                         "no removal of a game whose container exists",
                         format!(
@@ -1323,10 +1529,9 @@ impl Checker {
                 }
                 let name = format!("/{}{game_id}", sim.config.container_name_prefix);
                 if sim
-                    .docker
                     .containers()
                     .iter()
-                    .any(|c| c.name == name && c.state == ContainerState::Running)
+                    .any(|(_, c)| c.name == name && c.state == ContainerState::Running)
                 {
                     self.removed_beside_running += 1;
                 }

@@ -2,7 +2,7 @@
 //! real memory store; a store with a known flaw fails within a bounded number of seeds; a seed
 //! replays exactly.
 
-use galaxy_runtime_simulation::{Options, Outcome, StoreFlaw, replay_command, run};
+use galaxy_runtime_simulation::{Flaw, Options, Outcome, replay_command, run};
 
 /// Seeds that once failed, or that expose a flaw (see `the_flawed_stores_fail_on_their_seeds`):
 /// each must hold on the real store, for ever.
@@ -60,7 +60,7 @@ fn a_range_of_seeds_holds() {
 #[test]
 fn a_status_only_compare_fails_within_sixty_seeds() {
     let options = Options {
-        flaw: Some(StoreFlaw::StatusOnlyCompare),
+        flaw: Some(Flaw::StatusOnlyCompare),
         ..options()
     };
     let failing: Vec<u64> = (0..60)
@@ -75,7 +75,7 @@ fn a_status_only_compare_fails_within_sixty_seeds() {
 #[test]
 fn the_flawed_stores_fail_on_their_seeds() {
     let flawed = Options {
-        flaw: Some(StoreFlaw::StatusOnlyCompare),
+        flaw: Some(Flaw::StatusOnlyCompare),
         ..options()
     };
     for &seed in STATUS_ONLY_SEEDS {
@@ -92,7 +92,7 @@ fn the_flawed_stores_fail_on_their_seeds() {
 #[test]
 fn a_store_that_does_not_fence_fails_within_ten_seeds() {
     let options = Options {
-        flaw: Some(StoreFlaw::NoFence),
+        flaw: Some(Flaw::NoFence),
         ..options()
     };
     let violations: Vec<_> = (0..10)
@@ -137,11 +137,75 @@ fn the_replay_command_names_the_seed_and_the_options() {
     );
     let options = Options {
         steps: 300,
-        flaw: Some(StoreFlaw::NoFence),
+        flaw: Some(Flaw::NoFence),
         trace: false,
+        hosts: 3,
     };
     assert_eq!(
         replay_command(7, &options),
-        "scripts/simulate --seed 7 --trace --steps 300 --flaw no-fence"
+        "scripts/simulate --seed 7 --trace --steps 300 --hosts 3 --flaw no-fence"
     );
+}
+
+/// Three Docker hosts (CONTRACT §6): host outages, games moving between hosts, duplicates
+/// across hosts, records of a host that is not configured.
+fn three_hosts() -> Options {
+    Options {
+        hosts: 3,
+        ..options()
+    }
+}
+
+#[test]
+fn a_range_of_seeds_holds_on_three_hosts() {
+    let options = three_hosts();
+    let (mut outages, mut unobserved) = (0, 0);
+    for seed in 20_000..20_016 {
+        let outcome = run(seed, &options);
+        assert_holds(&outcome, &options);
+        outages += outcome.stats.host_outages;
+        unobserved += outcome.stats.hosts_unavailable;
+    }
+    // The runs had hosts go down, and passes that left their records unobserved.
+    assert!(
+        outages > 0 && unobserved > 0,
+        "{outages} outages, {unobserved} findings"
+    );
+}
+
+#[test]
+fn a_seed_on_three_hosts_replays_exactly() {
+    let traced = |options: Options| Options {
+        trace: true,
+        ..options
+    };
+    let first = run(42, &traced(three_hosts()));
+    let again = run(42, &traced(three_hosts()));
+    assert_eq!(first.trace, again.trace);
+    assert!(
+        first.trace.iter().any(|line| line.contains(" @h1")),
+        "the calls name their host"
+    );
+    assert_ne!(first.trace, run(42, &traced(options())).trace);
+}
+
+#[test]
+fn a_down_host_answering_as_an_empty_daemon_fails_within_ten_seeds() {
+    let options = Options {
+        flaw: Some(Flaw::DownHostListsEmpty),
+        ..three_hosts()
+    };
+    let violations: Vec<_> = (0..10)
+        .filter_map(|seed| run(seed, &options).violation)
+        .collect();
+    assert!(
+        !violations.is_empty(),
+        "no seed of 0..10 caught a down host listing nothing"
+    );
+    for violation in violations {
+        assert_eq!(
+            violation.invariant, "no record of an unobserved host is ever removed",
+            "{violation}"
+        );
+    }
 }

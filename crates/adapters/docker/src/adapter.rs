@@ -1,6 +1,5 @@
 use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
@@ -12,7 +11,7 @@ use galaxy_runtime_ports::{DockerPort, LabelFilter, PortError, PortResult};
 
 use crate::config::DockerConfig;
 use crate::error::port_error;
-use crate::mapping;
+use crate::{mapping, tls};
 
 /// The API version used when a daemon refuses bollard's newer default without saying which one
 /// it speaks: Docker 20.10's, the oldest engine this adapter is tested against.
@@ -46,8 +45,11 @@ impl DockerAdapter {
     /// second `/version`.
     ///
     /// Errors: [`PortError::Unavailable`] naming the socket path (or address) when there is no
-    /// socket or nothing answers on it; [`PortError::Invalid`] for a `DOCKER_HOST` this adapter
-    /// cannot use (TLS and SSH are not built in).
+    /// socket or nothing answers on it, or when the TLS handshake fails (the message says
+    /// which file to check); [`PortError::Invalid`] for a `DOCKER_HOST` this adapter cannot use
+    /// (`ssh://`, a plain `tcp://` to another machine without `insecure`) and for TLS files
+    /// missing from the settings, unreadable, not PEM, or a key that is not the certificate's,
+    /// naming the file.
     pub async fn connect(config: DockerConfig) -> PortResult<Self> {
         let daemon = config.describe();
         let docker = client(&config, bollard::API_DEFAULT_VERSION, &daemon)?;
@@ -147,7 +149,7 @@ impl DockerAdapter {
                 error,
                 operation,
                 &self.daemon,
-                timeout,
+                &self.config,
             )),
             Err(_) => Err(CallError::Port(PortError::timeout(
                 format!("{operation} at Docker daemon {}", self.daemon),
@@ -166,21 +168,32 @@ fn client(config: &DockerConfig, version: &ClientVersion, daemon: &str) -> PortR
     if config.is_plain_remote() && !config.insecure {
         return Err(PortError::invalid(format!(
             "Docker host {daemon}: a plain tcp:// or http:// daemon on another machine is \
-             reached unencrypted and unauthenticated; keep it on this machine, or set insecure \
-             (BACKEND_RUNTIME_DOCKER_INSECURE=true, [docker] insecure = true) if its network is \
-             private"
+             reached unencrypted and unauthenticated; reach it over TLS (tls_ca, tls_cert and \
+             tls_key, or DOCKER_TLS_VERIFY=1 with DOCKER_CERT_PATH), keep it on this machine, \
+             or set insecure (BACKEND_RUNTIME_DOCKER_INSECURE=true, [docker] insecure = true) \
+             if its network is private"
         )));
     }
     let built = if let Some(path) = config.socket_path() {
         Docker::connect_with_unix(path, seconds, version)
+    } else if config.uses_tls() {
+        return tls::client(config, version, daemon, seconds);
     } else if config.host.starts_with("tcp://") || config.host.starts_with("http://") {
         Docker::connect_with_http(&config.host, seconds, version)
+    } else if config.host.starts_with("ssh://") {
+        return Err(PortError::invalid(format!(
+            "Docker host {daemon}: ssh:// is not supported; reach the daemon over TLS (tcp:// \
+             with tls_ca, tls_cert and tls_key), or forward its socket over SSH (ssh -nNT -L \
+             /run/galaxy-runtime/docker.sock:/var/run/docker.sock USER@HOST) and use \
+             unix:///run/galaxy-runtime/docker.sock"
+        )));
     } else {
         return Err(PortError::invalid(format!(
-            "Docker host {daemon}: only unix://, tcp:// and http:// addresses are supported"
+            "Docker host {daemon}: only unix://, tcp://, https:// and http:// addresses are \
+             supported"
         )));
     };
-    built.map_err(|error| port_error(error, "connect", daemon, config.request_timeout))
+    built.map_err(|error| port_error(error, "connect", daemon, config))
 }
 
 /// A failed call: either already a [`PortError`], or the daemon refusing the API version as
@@ -196,7 +209,12 @@ pub(crate) enum CallError {
 use CallError::Refused;
 
 impl CallError {
-    fn from_bollard(error: BollardError, operation: &str, daemon: &str, timeout: Duration) -> Self {
+    fn from_bollard(
+        error: BollardError,
+        operation: &str,
+        daemon: &str,
+        config: &DockerConfig,
+    ) -> Self {
         if let BollardError::DockerResponseServerError {
             status_code: 400,
             message,
@@ -207,7 +225,7 @@ impl CallError {
                 max_version: max_version_in(message),
             };
         }
-        CallError::Port(port_error(error, operation, daemon, timeout))
+        CallError::Port(port_error(error, operation, daemon, config))
     }
 
     pub(crate) fn into_port_error(self) -> PortError {

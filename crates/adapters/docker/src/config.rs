@@ -1,4 +1,5 @@
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign, is_host_address};
@@ -11,6 +12,18 @@ pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 /// The variable naming the daemon, as for the Docker CLI.
 pub const DOCKER_HOST_VAR: &str = "DOCKER_HOST";
 
+/// The variable that turns TLS on for a `tcp://` daemon, as for the Docker CLI (any non-empty
+/// value).
+pub const DOCKER_TLS_VERIFY_VAR: &str = "DOCKER_TLS_VERIFY";
+
+/// The Docker CLI's variable for TLS without checking the daemon's certificate. That is not
+/// done here: it is read as [`DOCKER_TLS_VERIFY_VAR`], and the certificate is checked.
+pub const DOCKER_TLS_VAR: &str = "DOCKER_TLS";
+
+/// The directory of `ca.pem`, `cert.pem` and `key.pem` when TLS is on, as for the Docker CLI
+/// (default `~/.docker`).
+pub const DOCKER_CERT_PATH_VAR: &str = "DOCKER_CERT_PATH";
+
 /// Where the Docker daemon is and how long one call to it may take.
 ///
 /// Every field has a default and can be set from JSON/TOML (by its name), with
@@ -19,6 +32,11 @@ pub const DOCKER_HOST_VAR: &str = "DOCKER_HOST";
 /// `BACKEND_RUNTIME_DOCKER_<FIELD IN UPPER CASE>` (`request_timeout` is
 /// `BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT`). Text values go through the model's one mechanism,
 /// [`galaxy_runtime_model::env`].
+///
+/// TLS: a `tcp://` daemon is reached over TLS when `tls_ca`, `tls_cert` or `tls_key` is set
+/// (all three are then needed), an `https://` one always; `DOCKER_TLS_VERIFY` with
+/// `DOCKER_CERT_PATH` set the three files as the Docker CLI reads them. `unix://` and
+/// `http://` daemons are never reached over TLS and do not read the files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DockerConfig {
@@ -33,8 +51,16 @@ pub struct DockerConfig {
     pub request_timeout: Duration,
     /// Whether a plain `tcp://` or `http://` daemon that is not on a loopback address may be
     /// used: the Docker API then travels unencrypted and unauthenticated, and whoever reaches
-    /// the port owns the host, so it is refused unless the operator says so.
+    /// the port owns the host, so it is refused unless the operator says so. It never turns
+    /// off the checks of TLS.
     pub insecure: bool,
+    /// TLS: the CA certificate(s), PEM, that signed the daemon's certificate (its
+    /// `--tlscacert`). Only these are trusted for the daemon, not the system's roots.
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: the client certificate (chain), PEM, signed by a CA the daemon trusts.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the private key of `tls_cert`, PEM (PKCS#8, PKCS#1 or SEC1), unencrypted.
+    pub tls_key: Option<PathBuf>,
     /// What the host is: `daemon`, whose own containers are listed, or `swarm`, a Swarm
     /// manager whose managed services' tasks on every node are listed as its containers.
     pub kind: HostKind,
@@ -106,6 +132,9 @@ impl Default for DockerConfig {
             host_from_env: false,
             request_timeout: Duration::from_secs(30),
             insecure: false,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
             kind: HostKind::Daemon,
             address: String::new(),
         }
@@ -125,8 +154,8 @@ impl DockerConfig {
         }
     }
 
-    /// The defaults, overridden by `DOCKER_HOST` and every `BACKEND_RUNTIME_DOCKER_<FIELD>` of
-    /// the process environment.
+    /// The defaults, overridden by `DOCKER_HOST`, `DOCKER_TLS_VERIFY` with `DOCKER_CERT_PATH`,
+    /// and every `BACKEND_RUNTIME_DOCKER_<FIELD>` of the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var_os(name))
     }
@@ -140,14 +169,22 @@ impl DockerConfig {
     }
 
     /// Overrides fields from an environment given as a lookup function. An empty
-    /// `DOCKER_HOST` counts as unset, as the Docker CLI does. A bad value is an error naming
-    /// the variable and the value, and changes nothing.
+    /// `DOCKER_HOST` counts as unset, as the Docker CLI does. A non-empty `DOCKER_TLS_VERIFY`
+    /// (or `DOCKER_TLS`) sets `tls_ca`, `tls_cert` and `tls_key` to `ca.pem`, `cert.pem` and
+    /// `key.pem` of `DOCKER_CERT_PATH` (default `$HOME/.docker`); a
+    /// `BACKEND_RUNTIME_DOCKER_TLS_<FILE>` beats it. A bad value is an error naming the
+    /// variable and the value, and changes nothing.
     pub fn apply_env(
         &mut self,
         lookup: impl Fn(&str) -> Option<OsString>,
     ) -> Result<(), ConfigError> {
         let host = env::var_text(&lookup, DOCKER_HOST_VAR)?.filter(|host| !host.is_empty());
         let mut updated = self.clone();
+        if let Some(dir) = cert_path(&lookup)? {
+            updated.tls_ca = Some(dir.join("ca.pem"));
+            updated.tls_cert = Some(dir.join("cert.pem"));
+            updated.tls_key = Some(dir.join("key.pem"));
+        }
         env::apply_env(
             &mut updated,
             |field| (field != "host").then(|| Self::env_var(field)),
@@ -179,20 +216,19 @@ impl DockerConfig {
         }
     }
 
-    /// Whether `host` is a plain (`tcp://`, `http://`) address of another machine than this
-    /// one: not `localhost`, not a loopback IP address.
+    /// Whether `host` is a plain (`tcp://` without TLS, `http://`) address of another machine
+    /// than this one: not `localhost`, not a loopback IP address.
     pub fn is_plain_remote(&self) -> bool {
-        let Some(rest) = self
+        if self.uses_tls() {
+            return false;
+        }
+        let Some((host, _)) = self
             .host
             .strip_prefix("tcp://")
             .or_else(|| self.host.strip_prefix("http://"))
+            .map(split_authority)
         else {
             return false;
-        };
-        let authority = rest.split('/').next().unwrap_or_default();
-        let host = match authority.strip_prefix('[') {
-            Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
         };
         let loopback = host.eq_ignore_ascii_case("localhost")
             || host
@@ -201,16 +237,32 @@ impl DockerConfig {
         !loopback
     }
 
+    /// Whether the daemon is reached over TLS: an `https://` address, or a `tcp://` one with
+    /// any of `tls_ca`, `tls_cert`, `tls_key` set.
+    pub fn uses_tls(&self) -> bool {
+        self.host.starts_with("https://")
+            || (self.host.starts_with("tcp://") && self.has_tls_files())
+    }
+
+    /// Whether any of `tls_ca`, `tls_cert`, `tls_key` is set.
+    pub fn has_tls_files(&self) -> bool {
+        self.tls_ca.is_some() || self.tls_cert.is_some() || self.tls_key.is_some()
+    }
+
     /// The host name or IP address in `host` (`tcp://10.0.0.2:2376` → `10.0.0.2`, `tcp://[fd00::2]:2376`
     /// → `fd00::2`), when it has one (a Unix socket has none).
     pub fn url_host(&self) -> Option<&str> {
         let (_, rest) = self.host.split_once("://")?;
-        let authority = rest.split('/').next().unwrap_or_default();
-        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-        let host = match authority.strip_prefix('[') {
-            Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
-            None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+        let rest = match rest
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default()
+            .rsplit_once('@')
+        {
+            Some((_, after_user)) => after_user,
+            None => rest,
         };
+        let (host, _) = split_authority(rest);
         (!host.is_empty() && self.socket_path().is_none()).then_some(host)
     }
 
@@ -256,6 +308,44 @@ impl DockerConfig {
             HostKind::Swarm => ", Swarm manager",
         };
         escape_foreign(&format!("{place}{origin}{kind}"), MESSAGE_CHARS)
+    }
+}
+
+/// The host (without brackets) and the port (if any) of a URL's authority: `h:2376/x` gives
+/// `("h", Some("2376"))`, `[::1]:2376` gives `("::1", Some("2376"))`.
+pub(crate) fn split_authority(rest: &str) -> (&str, Option<&str>) {
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, tail) = bracketed.split_once(']').unwrap_or((bracketed, ""));
+            (host, tail.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    }
+}
+
+/// The certificate directory when `DOCKER_TLS_VERIFY` (or `DOCKER_TLS`) is set:
+/// `DOCKER_CERT_PATH`, else `$HOME/.docker`, as the Docker CLI reads them.
+fn cert_path(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Option<PathBuf>, ConfigError> {
+    let on = |name| lookup(name).is_some_and(|value: OsString| !value.is_empty());
+    if !on(DOCKER_TLS_VERIFY_VAR) && !on(DOCKER_TLS_VAR) {
+        return Ok(None);
+    }
+    if let Some(dir) = lookup(DOCKER_CERT_PATH_VAR).filter(|dir| !dir.is_empty()) {
+        return Ok(Some(PathBuf::from(dir)));
+    }
+    match lookup("HOME").filter(|home| !home.is_empty()) {
+        Some(home) => Ok(Some(PathBuf::from(home).join(".docker"))),
+        None => Err(ConfigError {
+            name: DOCKER_CERT_PATH_VAR.to_owned(),
+            value: String::new(),
+            reason: "DOCKER_TLS_VERIFY is set but neither DOCKER_CERT_PATH nor HOME says where \
+                     ca.pem, cert.pem and key.pem are"
+                .to_owned(),
+        }),
     }
 }
 
@@ -372,6 +462,83 @@ mod tests {
             assert_eq!(err.name, "BACKEND_RUNTIME_DOCKER_REQUEST_TIMEOUT");
             assert_eq!(err.value, bad);
         }
+    }
+
+    #[test]
+    fn tls_files_from_docker_cert_path_as_the_docker_cli_reads_them() {
+        let c = DockerConfig::from_lookup(env::lookup_from(&[
+            ("DOCKER_HOST", "tcp://10.0.0.2:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", "/etc/galaxy/docker"),
+        ]))
+        .unwrap();
+        assert_eq!(c.tls_ca, Some(PathBuf::from("/etc/galaxy/docker/ca.pem")));
+        assert_eq!(
+            c.tls_cert,
+            Some(PathBuf::from("/etc/galaxy/docker/cert.pem"))
+        );
+        assert_eq!(c.tls_key, Some(PathBuf::from("/etc/galaxy/docker/key.pem")));
+        assert!(c.uses_tls());
+        assert!(!c.is_plain_remote(), "TLS is not plain");
+
+        // Without DOCKER_CERT_PATH: ~/.docker; DOCKER_TLS is read as DOCKER_TLS_VERIFY; a
+        // BACKEND_RUNTIME_DOCKER_TLS_<FILE> beats the directory.
+        let c = DockerConfig::from_lookup(env::lookup_from(&[
+            ("DOCKER_TLS", "1"),
+            ("HOME", "/home/op"),
+            ("BACKEND_RUNTIME_DOCKER_TLS_CA", "/etc/galaxy/ca.pem"),
+        ]))
+        .unwrap();
+        assert_eq!(c.tls_ca, Some(PathBuf::from("/etc/galaxy/ca.pem")));
+        assert_eq!(c.tls_key, Some(PathBuf::from("/home/op/.docker/key.pem")));
+
+        // DOCKER_CERT_PATH alone turns nothing on, as for the Docker CLI; so does an empty
+        // DOCKER_TLS_VERIFY.
+        let c = DockerConfig::from_lookup(env::lookup_from(&[
+            ("DOCKER_TLS_VERIFY", ""),
+            ("DOCKER_CERT_PATH", "/etc/galaxy/docker"),
+        ]))
+        .unwrap();
+        assert!(!c.has_tls_files());
+
+        let err =
+            DockerConfig::from_lookup(env::lookup_from(&[("DOCKER_TLS_VERIFY", "1")])).unwrap_err();
+        assert_eq!(err.name, "DOCKER_CERT_PATH");
+        assert!(err.reason.contains("HOME"), "{}", err.reason);
+    }
+
+    #[test]
+    fn tls_applies_to_tcp_and_https_only() {
+        let with_files = |host: &str| DockerConfig {
+            tls_ca: Some("/ca.pem".into()),
+            ..DockerConfig::with_host(host)
+        };
+        assert!(with_files("tcp://10.0.0.2:2376").uses_tls());
+        assert!(DockerConfig::with_host("https://10.0.0.2:2376").uses_tls());
+        assert!(!DockerConfig::with_host("tcp://10.0.0.2:2376").uses_tls());
+        assert!(!with_files("unix:///var/run/docker.sock").uses_tls());
+        assert!(!with_files("http://10.0.0.2:2375").uses_tls());
+        assert!(with_files("http://10.0.0.2:2375").is_plain_remote());
+        assert!(!DockerConfig::with_host("https://10.0.0.2:2376").is_plain_remote());
+    }
+
+    #[test]
+    fn tls_files_from_the_file_and_the_environment() {
+        let mut c = DockerConfig::default();
+        c.set("tls_cert", "/etc/galaxy/cert.pem").unwrap();
+        assert_eq!(c.tls_cert, Some(PathBuf::from("/etc/galaxy/cert.pem")));
+        c.set("tls_cert", "").unwrap();
+        assert_eq!(c.tls_cert, None, "an empty value clears it");
+        c.apply_env(env::lookup_from(&[(
+            "BACKEND_RUNTIME_DOCKER_TLS_KEY",
+            "k.pem",
+        )]))
+        .unwrap();
+        assert_eq!(c.tls_key, Some(PathBuf::from("k.pem")));
+        assert_eq!(
+            DockerConfig::env_var("tls_ca"),
+            "BACKEND_RUNTIME_DOCKER_TLS_CA"
+        );
     }
 
     #[test]

@@ -1,26 +1,36 @@
 //! bollard's errors turned into [`PortError`]s by meaning, naming the daemon and keeping the
 //! source chain.
 
-use std::time::Duration;
-
 use bollard::errors::Error as BollardError;
 use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_ports::{PortError, error_chain};
 
 use galaxy_runtime_ports::io_error_in_chain;
 
+use crate::config::DockerConfig;
+use crate::tls;
+
 /// What to do about an unreachable daemon, appended to every such message.
 const START_HINT: &str =
     "is the Docker daemon running? start it or point DOCKER_HOST at its socket";
 
 /// A [`PortError`] for a failed `operation` (such as `list containers`) against the daemon
-/// described by `daemon` (see `DockerConfig::describe`), whose calls are limited to `timeout`.
+/// described by `daemon` (see `DockerConfig::describe`) of `config` (its request timeout, its
+/// TLS files).
 pub(crate) fn port_error(
     error: BollardError,
     operation: &str,
     daemon: &str,
-    timeout: Duration,
+    config: &DockerConfig,
 ) -> PortError {
+    let timeout = config.request_timeout;
+    if let Some(failure) = tls::handshake_failure(&error, config) {
+        // Worth retrying: a certificate renewed on either side mends it without a restart.
+        return PortError::unavailable(
+            format!("Docker daemon at {daemon}: TLS: {failure} ({operation})"),
+            error,
+        );
+    }
     match error {
         // bollard names the same path the daemon description already shows.
         BollardError::SocketNotFoundError(_) => PortError::unavailable(
@@ -96,7 +106,7 @@ mod tests {
     const DAEMON: &str = "socket /var/run/docker.sock (default)";
 
     fn port_error(error: BollardError, operation: &str, daemon: &str) -> PortError {
-        with_timeout(error, operation, daemon, Duration::from_secs(30))
+        with_timeout(error, operation, daemon, &DockerConfig::default())
     }
 
     #[test]

@@ -174,7 +174,7 @@ impl ContainerEvents {
                                 error,
                                 "watch events",
                                 self.adapter.daemon(),
-                                self.adapter.config().request_timeout,
+                                self.adapter.config(),
                             )
                             .to_string();
                         }

@@ -21,7 +21,10 @@
 //! Both ports fill each container's `published_ports` and say where their host publishes
 //! them ([`DockerConfig::published_address`]), for `published_port` engine addressing.
 //!
-//! The daemon is the one `DOCKER_HOST` names, else the local socket ([`DockerConfig`]). A
+//! The daemon is the one `DOCKER_HOST` names, else the local socket ([`DockerConfig`]); a
+//! `tcp://` or `https://` daemon on another machine is reached over TLS with a CA, a client
+//! certificate and key (`tls_ca`, `tls_cert`, `tls_key`, or `DOCKER_TLS_VERIFY` with
+//! `DOCKER_CERT_PATH`), each file checked at connect and named in every refusal. A
 //! missing socket, or one nobody answers on, is a [`PortError::Unavailable`] naming the path —
 //! when connecting and on every later call. Containers Docker describes incompletely are
 //! reported with fallbacks and a warning, never dropped (see the table in the `mapping`
@@ -63,9 +66,14 @@ mod host;
 mod mapping;
 mod swarm;
 mod swarm_mapping;
+mod tls;
 
 pub use adapter::{DockerAdapter, FALLBACK_API_VERSION};
-pub use config::{DEFAULT_DOCKER_HOST, DOCKER_HOST_VAR, DockerConfig, EventsConfig, HostKind};
+pub use config::{
+    DEFAULT_DOCKER_HOST, DOCKER_CERT_PATH_VAR, DOCKER_HOST_VAR, DOCKER_TLS_VAR,
+    DOCKER_TLS_VERIFY_VAR, DockerConfig, EventsConfig, HostKind,
+};
 pub use events::{ContainerEvents, WATCHED_ACTIONS, WATCHED_SWARM_ACTIONS};
 pub use host::ConnectedHost;
 pub use swarm::SwarmAdapter;
+pub use tls::DEFAULT_TLS_PORT;

@@ -264,7 +264,7 @@ async fn a_labelled_container_of_a_known_game_is_adopted_and_its_snapshot_publis
         .store
         .snapshot(game_id)
         .expect("the snapshot is published");
-    assert_eq!(snapshot.state, image_status());
+    assert_eq!(*snapshot.state, image_status());
     assert!(snapshot.observed_at >= before);
     assert_eq!(
         backend.record(game_id),
@@ -338,7 +338,7 @@ async fn published_port_addressing_reaches_the_engine_through_the_port_docker_pu
         .store
         .snapshot(published_game)
         .expect("the engine answered through its published port");
-    assert_eq!(snapshot.state, image_status());
+    assert_eq!(*snapshot.state, image_status());
     assert!(snapshot.observed_at >= before);
     assert!(backend.store.snapshot(unpublished_game).is_none());
     let scenario = backend.reconciler.observe().await.expect("observe");
@@ -565,7 +565,7 @@ async fn an_engine_that_stops_answering_is_unreachable_after_the_threshold_then_
     );
     assert_eq!(record.current_container_id, id);
     let snapshot = backend.store.snapshot(game_id).expect("snapshot");
-    assert_eq!(snapshot.state, image_status());
+    assert_eq!(*snapshot.state, image_status());
     assert!(snapshot.observed_at > first_snapshot.observed_at);
     assert!(backend.lobby.results().is_empty(), "nothing was removed");
     assert_eq!(

@@ -173,7 +173,7 @@ async fn only_the_leader_applies() {
             {
                 let snapshot = Snapshot {
                     game_id,
-                    state: json!({ "replica": name, "round": round }),
+                    state: json!({ "replica": name, "round": round }).into(),
                     observed_at: now_micros(),
                 };
                 store.publish_snapshots(&[snapshot]).await.expect("publish");

@@ -26,7 +26,7 @@ async fn pass(store: &Store, number: u64) -> Result<(), PortError> {
         .iter()
         .map(|r| Snapshot {
             game_id: r.game_id,
-            state: json!({ "pass": number }),
+            state: json!({ "pass": number }).into(),
             observed_at: now_micros(),
         })
         .collect();

@@ -112,7 +112,7 @@ async fn check_batches_with_repeated_games(store: &Store) {
     let snapshots: Vec<Snapshot> = (1..=3)
         .map(|turn| Snapshot {
             game_id: record.game_id,
-            state: json!({ "turn": turn }),
+            state: json!({ "turn": turn }).into(),
             observed_at: now_micros(),
         })
         .collect();

@@ -1,11 +1,12 @@
 //! A second `dockerd` beside the machine's own, for the tests that need another Docker host:
-//! its own bridge, address pool, data and socket, and `live-restore` when asked (its containers
-//! outlive a stop of the daemon), started by the test and stopped by pid; everything it made is removed when it
-//! drops, also when the test fails.
+//! its own bridge, address pool, data, exec root and socket (`live-restore`, so its containers
+//! outlive a stop of the daemon), started and stopped by pid, and removed with everything it
+//! made when dropped. The machine's daemon, its `docker0` and its networks are never touched.
 //!
-//! Each test binary gives its daemon a [`DaemonSetup`] of its own, so that two binaries running
-//! at once never share a bridge or addresses. Every address lies outside Docker's default
-//! pools, which the machine's daemon hands out to the other tests' networks meanwhile.
+//! Each test binary that starts one gives it a [`Network`] of its own (a bridge name and
+//! addresses outside Docker's default pools, which the machine's daemon hands out to the
+//! other tests' networks meanwhile), so that two such tests may run at the same time.
+//! Starting one needs root (a bridge is made with `ip`) and `dockerd`, as CI has.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,46 +16,44 @@ use galaxy_runtime_model::GameId;
 
 use super::{Fleet, IMAGE, stderr, stdout};
 
-/// Where a second daemon lives on the machine's network, and how it runs.
+/// The bridge and addresses of a second daemon.
 #[derive(Debug, Clone, Copy)]
-pub struct DaemonSetup {
-    /// The prefix of its directory under /tmp (the test's pid follows).
-    pub name: &'static str,
-    /// Its bridge: its own, so the machine's `docker0` is never touched.
+pub struct Network {
+    /// The bridge's name (at most 15 characters).
     pub bridge: &'static str,
-    /// The bridge's address, with its prefix length (`10.213.0.1/24`).
+    /// The bridge's own address, `10.213.0.1/24`.
     pub address: &'static str,
-    /// The pool its networks take their subnets from (`10.214.0.0/16`).
+    /// The pool of the daemon's networks, `10.214.0.0/16`.
     pub pool: &'static str,
-    /// Other network links the daemon may leave behind when it is killed (a Swarm's gateway
-    /// bridge), removed before it starts and after it stops.
-    pub leftovers: &'static [&'static str],
-    /// Whether its containers outlive a stop of the daemon (`--live-restore`, which swarm
-    /// mode refuses).
-    pub live_restore: bool,
 }
 
 /// A second `dockerd`, removed with everything it made when dropped.
 pub struct SecondDaemon {
-    setup: DaemonSetup,
     dir: PathBuf,
+    network: Network,
+    listen: Vec<String>,
     child: Option<Child>,
 }
 
 impl SecondDaemon {
-    /// Makes the bridge of `setup` and starts the daemon on it.
-    pub fn start(setup: DaemonSetup) -> Self {
-        let dir = PathBuf::from(format!("/tmp/{}-{}", setup.name, std::process::id()));
+    /// Starts a daemon on `network` listening on its Unix socket (which the test's own
+    /// `docker` commands use) and waits until it answers.
+    pub fn start(network: Network) -> Self {
+        Self::start_with(network, Vec::new())
+    }
+
+    /// Like [`SecondDaemon::start`], with more arguments for dockerd (another `--host`, TLS,
+    /// `--live-restore=false` for swarm mode, which refuses live restore).
+    pub fn start_with(network: Network, listen: Vec<String>) -> Self {
+        let dir = PathBuf::from(format!("/tmp/{}-{}", network.bridge, std::process::id()));
         std::fs::create_dir_all(&dir).expect("a directory for the second daemon");
         std::fs::write(dir.join("daemon.json"), "{}").expect("its config file");
-        // Links left by an earlier run that was killed go first.
-        for link in [setup.bridge].iter().chain(setup.leftovers) {
-            let _ = ip(&["link", "del", link]);
-        }
+        // A bridge left by an earlier run that was killed goes first.
+        let _ = ip(&["link", "del", network.bridge]);
         for args in [
-            vec!["link", "add", "name", setup.bridge, "type", "bridge"],
-            vec!["addr", "add", setup.address, "dev", setup.bridge],
-            vec!["link", "set", setup.bridge, "up"],
+            vec!["link", "add", "name", network.bridge, "type", "bridge"],
+            vec!["addr", "add", network.address, "dev", network.bridge],
+            vec!["link", "set", network.bridge, "up"],
         ] {
             let out = ip(&args);
             assert!(
@@ -65,33 +64,36 @@ impl SecondDaemon {
             );
         }
         let mut daemon = Self {
-            setup,
             dir,
+            network,
+            listen,
             child: None,
         };
         daemon.run();
         daemon
     }
 
+    /// The daemon's directory (its data, socket and log).
+    pub fn dir(&self) -> &PathBuf {
+        &self.dir
+    }
+
     /// Starts (or starts again) the daemon on the same data, and waits until it answers.
     pub fn run(&mut self) {
         let path = |name: &str| self.dir.join(name).display().to_string();
-        let pool = format!("base={},size=24", self.setup.pool);
+        let pool = format!("base={},size=24", self.network.pool);
         let child = Command::new("dockerd")
             .args(["--config-file", &path("daemon.json")])
             .args(["--host", &self.url()])
             .args(["--data-root", &path("data")])
             .args(["--exec-root", &path("exec")])
             .args(["--pidfile", &path("docker.pid")])
-            .args([
-                "--bridge",
-                self.setup.bridge,
-                "--iptables=false",
-                "--ip-masq=false",
-            ])
-            .args(["--storage-driver", "vfs"])
-            .args(self.setup.live_restore.then_some("--live-restore"))
+            .args(["--bridge", self.network.bridge])
+            .args(["--iptables=false", "--ip-masq=false"])
+            .args(["--storage-driver", "vfs", "--live-restore"])
             .args(["--default-address-pool", &pool])
+            // Last, so that they can also undo a default (`--live-restore=false`).
+            .args(&self.listen)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(path("log")).expect("its log file"))
@@ -103,15 +105,10 @@ impl SecondDaemon {
             assert!(
                 Instant::now() < deadline,
                 "the second dockerd never answered; its log: {}",
-                self.log()
+                std::fs::read_to_string(path("log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-    }
-
-    /// The daemon's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
     }
 
     /// Stops the daemon by its pid and waits for it; its containers keep running
@@ -133,12 +130,12 @@ impl SecondDaemon {
         }
     }
 
-    /// The daemon's socket, as a `DOCKER_HOST` URL.
+    /// The daemon's Unix socket, as `DOCKER_HOST` writes it.
     pub fn url(&self) -> String {
         format!("unix://{}", self.dir.join("docker.sock").display())
     }
 
-    /// `docker -H <this daemon> <args>`.
+    /// `docker -H <its socket> ARGS`.
     pub fn docker(&self, args: &[&str]) -> std::process::Output {
         Command::new("docker")
             .arg("-H")
@@ -149,7 +146,7 @@ impl SecondDaemon {
             .expect("the docker command runs")
     }
 
-    /// `docker -H <this daemon> <args>`, which must succeed; its trimmed output.
+    /// [`SecondDaemon::docker`], its standard output trimmed; a panic unless it succeeds.
     pub fn docker_ok(&self, args: &[&str]) -> String {
         let out = self.docker(args);
         assert!(
@@ -215,9 +212,7 @@ impl Drop for SecondDaemon {
             let _ = self.docker(&["network", "rm", id]);
         }
         self.stop();
-        for link in [self.setup.bridge].iter().chain(self.setup.leftovers) {
-            let _ = ip(&["link", "del", link]);
-        }
+        let _ = ip(&["link", "del", self.network.bridge]);
         // dockerd bind-mounts its data root onto itself and leaves the mount behind.
         let _ = Command::new("umount")
             .arg("-l")

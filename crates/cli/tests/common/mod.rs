@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the helpers
 
+pub mod certs;
 pub mod daemon;
 pub mod pg;
 pub mod pgserver;
