@@ -281,8 +281,10 @@ pub struct CommonFlags {
 )]
 pub struct ReconcilerFlags {
     /// The Docker daemon: `unix:///var/run/docker.sock`, `tcp://HOST:2375`; or, repeated,
-    /// `NAME=URL` for each of several hosts [env: DOCKER_HOST, or BACKEND_RUNTIME_DOCKER_HOSTS
-    /// for several; file: [docker] host, or [[docker.hosts]]; default: the local socket].
+    /// `NAME=URL` for each of several hosts. `swarm+URL` is a Docker Swarm manager
+    /// (`eu=swarm+unix:///var/run/docker.sock`) [env: DOCKER_HOST, or
+    /// BACKEND_RUNTIME_DOCKER_HOSTS for several; file: [docker] host, or [[docker.hosts]];
+    /// default: the local socket].
     #[arg(long, value_name = "HOST")]
     pub docker_host: Vec<String>,
     /// Time between periodic passes [default: 30s].
@@ -340,8 +342,10 @@ pub struct ReconcilerFlags {
     #[arg(long, value_name = "PATH")]
     pub engine_status_path: Option<String>,
     /// How engines are reached: `hostname` (the record's endpoint, for a process inside the
-    /// Docker network) or `container_ip` (the container's address on docker_network, for a
-    /// process on the Docker host) [default: hostname].
+    /// Docker network), `container_ip` (the container's address on docker_network, for a
+    /// process on the Docker host) or `published_port` (the host's address and the port Docker
+    /// published engine_port on, for a process on none of the hosts' networks) [default:
+    /// hostname].
     #[arg(long, value_name = "HOW")]
     pub engine_addressing: Option<String>,
     /// Larger engine status bodies are a failed probe [default: 1048576].

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use galaxy_runtime_docker::{DockerAdapter, DockerConfig};
+use galaxy_runtime_docker::{ConnectedHost, DockerConfig};
 use galaxy_runtime_engine_http::HttpEngine;
 use galaxy_runtime_model::ContainerSummary;
 use galaxy_runtime_ports::noop::{NoCache, NoScheduler};
@@ -32,8 +32,9 @@ pub struct Daemon {
     pub name: String,
     /// What the reconciler lists and inspects through.
     pub port: Arc<dyn DockerPort>,
-    /// The connected adapter; `None` for a host that did not answer at start-up.
-    pub adapter: Option<DockerAdapter>,
+    /// The connected host (a daemon or a Swarm manager); `None` for a host that did not answer
+    /// at start-up.
+    pub adapter: Option<ConnectedHost>,
     /// The daemon as log lines name it.
     pub daemon: String,
 }
@@ -42,11 +43,11 @@ pub struct Daemon {
 /// again, so the host rejoins the fleet as soon as its daemon answers, without a restart.
 struct LateDaemon {
     config: DockerConfig,
-    adapter: std::sync::Mutex<Option<DockerAdapter>>,
+    adapter: std::sync::Mutex<Option<Arc<dyn DockerPort>>>,
 }
 
 impl LateDaemon {
-    async fn adapter(&self) -> PortResult<DockerAdapter> {
+    async fn adapter(&self) -> PortResult<Arc<dyn DockerPort>> {
         let connected = self
             .adapter
             .lock()
@@ -55,7 +56,7 @@ impl LateDaemon {
         if let Some(adapter) = connected {
             return Ok(adapter);
         }
-        let adapter = DockerAdapter::connect(self.config.clone()).await?;
+        let adapter = ConnectedHost::connect(self.config.clone()).await?.port();
         *self
             .adapter
             .lock()
@@ -73,6 +74,11 @@ impl DockerPort for LateDaemon {
     async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary> {
         self.adapter().await?.inspect(container_id).await
     }
+
+    fn published_address(&self) -> Option<String> {
+        // From the settings alone: the host need not answer to say where it publishes.
+        self.config.published_address()
+    }
 }
 
 /// The Docker daemons of the settings. The one daemon without named hosts is checked to
@@ -84,7 +90,7 @@ pub async fn docker(settings: &Settings) -> anyhow::Result<Vec<Daemon>> {
         let adapter = one_daemon(settings).await?;
         return Ok(vec![Daemon {
             name: String::new(),
-            port: Arc::new(adapter.clone()),
+            port: adapter.port(),
             daemon: adapter.daemon().to_owned(),
             adapter: Some(adapter),
         }]);
@@ -92,10 +98,10 @@ pub async fn docker(settings: &Settings) -> anyhow::Result<Vec<Daemon>> {
     let connecting = settings.docker_hosts.iter().map(|host| async move {
         let config = host.docker_config(&settings.docker);
         let daemon = config.describe();
-        match DockerAdapter::connect(config.clone()).await {
+        match ConnectedHost::connect(config.clone()).await {
             Ok(adapter) => Ok(Daemon {
                 name: host.name.clone(),
-                port: Arc::new(adapter.clone()),
+                port: adapter.port(),
                 daemon,
                 adapter: Some(adapter),
             }),
@@ -147,9 +153,9 @@ pub fn describe_daemons(daemons: &[Daemon]) -> String {
         .join(", ")
 }
 
-/// The one Docker daemon of the settings, checked to answer.
-async fn one_daemon(settings: &Settings) -> anyhow::Result<DockerAdapter> {
-    DockerAdapter::connect(settings.docker.clone())
+/// The one Docker daemon (or Swarm manager) of the settings, checked to answer.
+async fn one_daemon(settings: &Settings) -> anyhow::Result<ConnectedHost> {
+    ConnectedHost::connect(settings.docker.clone())
         .await
         .map_err(|error| match error {
             // The adapter's message names the host as `DockerConfig::describe` does.

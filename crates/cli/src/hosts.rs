@@ -6,11 +6,16 @@
 //! `insecure`; a host without its own takes those of the `[docker]` settings (and of
 //! `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`), so that hosts named on the command line or in
 //! the environment can share one set of TLS files.
+//!
+//! A host is a Swarm manager when its URL carries the mark `swarm+`
+//! (`eu=swarm+unix:///var/run/docker.sock`), the one way to say so where only a URL is given,
+//! or, in the file, with `kind = "swarm"`; a table may also give the `address` at which its
+//! host's published ports are reached.
 
 use std::path::PathBuf;
 
-use galaxy_runtime_docker::DockerConfig;
-use galaxy_runtime_model::text::escape_foreign;
+use galaxy_runtime_docker::{DockerConfig, HostKind};
+use galaxy_runtime_model::text::{escape_foreign, is_host_address};
 use galaxy_runtime_reconciler::check_host_name;
 
 /// The variable of the list of named hosts.
@@ -21,8 +26,12 @@ pub const DOCKER_HOSTS_VAR: &str = "BACKEND_RUNTIME_DOCKER_HOSTS";
 pub struct NamedHost {
     /// The configured name (`[a-z0-9._-]{1,64}`).
     pub name: String,
-    /// The daemon's address, as `DOCKER_HOST` writes it.
+    /// The daemon's address, as `DOCKER_HOST` writes it (without the `swarm+` mark).
     pub url: String,
+    /// A daemon, or a Swarm manager.
+    pub kind: HostKind,
+    /// Where its published ports are reached (`""`: the host of `url`).
+    pub address: String,
     /// Its own TLS files (CA, client certificate, key); all `None` takes the shared ones.
     pub tls: TlsFiles,
     /// Its own `insecure`; `None` takes the shared one.
@@ -48,12 +57,15 @@ impl TlsFiles {
 
 impl NamedHost {
     /// The Docker settings of this host: the shared ones (request timeout, `insecure`, TLS
-    /// files) with its address, and its own TLS files and `insecure` where it has them. Its
-    /// own TLS files replace the shared ones as a set; shared ones are never mixed in.
+    /// files) with its address, kind and published-port address, and its own TLS files and
+    /// `insecure` where it has them. Its own TLS files replace the shared ones as a set; shared
+    /// ones are never mixed in.
     pub fn docker_config(&self, shared: &DockerConfig) -> DockerConfig {
         let mut config = DockerConfig {
             host: self.url.clone(),
             host_from_env: false,
+            kind: self.kind,
+            address: self.address.clone(),
             insecure: self.insecure.unwrap_or(shared.insecure),
             ..shared.clone()
         };
@@ -67,7 +79,7 @@ impl NamedHost {
 }
 
 /// The fields of a `[[docker.hosts]]` table.
-const TABLE_FIELDS: &str = "name, url, tls_ca, tls_cert, tls_key and insecure";
+const TABLE_FIELDS: &str = "name, url, kind, address, tls_ca, tls_cert, tls_key and insecure";
 
 /// What `--docker-host` was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,12 +106,14 @@ fn named(text: &str) -> Result<NamedHost, String> {
         )
     })?;
     check_host_name(name)?;
+    let (kind, url) = HostKind::split_url(url);
     if url.is_empty() {
         return Err(format!("Docker host {name:?} has no URL"));
     }
     Ok(NamedHost {
         name: name.to_owned(),
         url: url.to_owned(),
+        kind,
         ..NamedHost::default()
     })
 }
@@ -151,7 +165,8 @@ pub fn parse_list(text: &str) -> Result<Vec<NamedHost>, String> {
     Ok(hosts)
 }
 
-/// `[[docker.hosts]]` of the configuration file: tables of `name` and `url`.
+/// `[[docker.hosts]]` of the configuration file: tables of `name` and `url`, with `kind`
+/// (`daemon`, the default, or `swarm`), `address`, TLS files and `insecure` if wanted.
 pub fn parse_tables(value: &toml::Value) -> Result<Vec<NamedHost>, String> {
     let toml::Value::Array(entries) = value else {
         return Err("expected [[docker.hosts]] tables with name and url".to_owned());
@@ -169,7 +184,14 @@ pub fn parse_tables(value: &toml::Value) -> Result<Vec<NamedHost>, String> {
         if let Some(unknown) = table.keys().find(|k| {
             !matches!(
                 k.as_str(),
-                "name" | "url" | "tls_ca" | "tls_cert" | "tls_key" | "insecure"
+                "name"
+                    | "url"
+                    | "kind"
+                    | "address"
+                    | "tls_ca"
+                    | "tls_cert"
+                    | "tls_key"
+                    | "insecure"
             )
         }) {
             return Err(format!(
@@ -180,8 +202,40 @@ pub fn parse_tables(value: &toml::Value) -> Result<Vec<NamedHost>, String> {
         let name = text("name")?;
         check_host_name(&name).map_err(|e| format!("entry {index}: {e}"))?;
         let url = text("url")?;
+        let (marked, url) = HostKind::split_url(&url);
+        let url = url.to_owned();
         if url.is_empty() {
             return Err(format!("entry {index}: Docker host {name:?} has no URL"));
+        }
+        let optional = |key: &str| match table.get(key) {
+            Some(toml::Value::String(text)) => Ok(Some(text.clone())),
+            Some(_) => Err(format!("entry {index}: {key} must be a string")),
+            None => Ok(None),
+        };
+        let kind = match optional("kind")?.as_deref() {
+            None => marked,
+            Some("daemon") if marked == HostKind::Swarm => {
+                return Err(format!(
+                    "entry {index}: Docker host {name:?} has kind \"daemon\" but a swarm+ URL"
+                ));
+            }
+            Some("daemon") => HostKind::Daemon,
+            Some("swarm") => HostKind::Swarm,
+            Some(other) => {
+                return Err(format!(
+                    "entry {index}: Docker host {name:?}: kind {:?} is neither \"daemon\" nor \
+                     \"swarm\"",
+                    escape_foreign(other, 64)
+                ));
+            }
+        };
+        let address = optional("address")?.unwrap_or_default();
+        if !address.is_empty() && !is_host_address(&address) {
+            return Err(format!(
+                "entry {index}: Docker host {name:?}: address {:?} is not a host name or an IP \
+                 address (no scheme, port or path)",
+                escape_foreign(&address, 64)
+            ));
         }
         let file = |key: &str| match table.get(key) {
             None => Ok(None),
@@ -215,6 +269,8 @@ pub fn parse_tables(value: &toml::Value) -> Result<Vec<NamedHost>, String> {
         hosts.push(NamedHost {
             name,
             url,
+            kind,
+            address,
             tls,
             insecure,
         });
@@ -232,6 +288,13 @@ mod tests {
             name: name.to_owned(),
             url: url.to_owned(),
             ..NamedHost::default()
+        }
+    }
+
+    fn swarm(name: &str, url: &str) -> NamedHost {
+        NamedHost {
+            kind: HostKind::Swarm,
+            ..host(name, url)
         }
     }
 
@@ -343,7 +406,10 @@ mod tests {
         let e = refused("insecure = \"yes\"", "tcp://h:2375");
         assert!(e.contains("insecure must be true or false"), "{e}");
         let e = refused("tls = true", "tcp://h:2376");
-        assert!(e.contains("tls_ca, tls_cert, tls_key and insecure"), "{e}");
+        assert!(
+            e.contains("kind, address, tls_ca, tls_cert, tls_key and insecure"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -376,6 +442,71 @@ mod tests {
         assert_eq!(
             config.tls_cert, None,
             "own files replace the shared ones as a set"
+        );
+    }
+
+    #[test]
+    fn a_swarm_manager_is_marked_in_its_url_or_given_a_kind() {
+        let values = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_flags(&values(&["a=unix:///a.sock", "s=swarm+tcp://m:2376"])),
+            Ok(Some(HostsFlag::Named(vec![
+                host("a", "unix:///a.sock"),
+                swarm("s", "tcp://m:2376")
+            ])))
+        );
+        assert_eq!(
+            parse_list("s=swarm+unix:///m.sock"),
+            Ok(vec![swarm("s", "unix:///m.sock")])
+        );
+        assert!(parse_list("s=swarm+").unwrap_err().contains("has no URL"));
+
+        assert_eq!(
+            tables(
+                "[[docker.hosts]]\nname = \"s\"\nurl = \"tcp://m:2376\"\nkind = \"swarm\"\n\
+                 address = \"m.games.example\"\n\
+                 [[docker.hosts]]\nname = \"t\"\nurl = \"swarm+unix:///t.sock\"\n\
+                 [[docker.hosts]]\nname = \"d\"\nurl = \"unix:///d.sock\"\nkind = \"daemon\"\n"
+            ),
+            Ok(vec![
+                NamedHost {
+                    address: "m.games.example".to_owned(),
+                    ..swarm("s", "tcp://m:2376")
+                },
+                swarm("t", "unix:///t.sock"),
+                host("d", "unix:///d.sock"),
+            ])
+        );
+        let config = NamedHost {
+            address: "m.games.example".to_owned(),
+            ..swarm("s", "tcp://m:2376")
+        }
+        .docker_config(&DockerConfig::default());
+        assert_eq!(config.kind, HostKind::Swarm);
+        assert_eq!(config.host, "tcp://m:2376");
+        assert_eq!(
+            config.published_address().as_deref(),
+            Some("m.games.example")
+        );
+
+        let refused = |text: &str| tables(text).unwrap_err();
+        assert!(
+            refused("[[docker.hosts]]\nname = \"s\"\nurl = \"u://x\"\nkind = \"cluster\"\n")
+                .contains("kind \"cluster\" is neither")
+        );
+        assert!(
+            refused("[[docker.hosts]]\nname = \"s\"\nurl = \"swarm+u://x\"\nkind = \"daemon\"\n")
+                .contains("kind \"daemon\" but a swarm+ URL")
+        );
+        assert!(
+            refused("[[docker.hosts]]\nname = \"s\"\nurl = \"u://x\"\nkind = 1\n")
+                .contains("kind must be a string")
+        );
+        let message =
+            refused("[[docker.hosts]]\nname = \"s\"\nurl = \"u://x\"\naddress = \"http://m:80\"\n");
+        assert!(
+            message.contains("\"s\": address \"http://m:80\" is not a host name"),
+            "{message}"
         );
     }
 }

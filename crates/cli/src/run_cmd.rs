@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::anyhow;
-use galaxy_runtime_docker::{ContainerEvents, EventsConfig};
+use galaxy_runtime_docker::EventsConfig;
 use galaxy_runtime_model::duration;
 use galaxy_runtime_ports::{Component, LabelFilter, LeaderLock};
 use galaxy_runtime_store::Backend;
@@ -58,9 +58,8 @@ pub async fn run(settings: Settings, migrate: bool) -> anyhow::Result<()> {
     let watchers: Vec<_> = docker
         .iter()
         .filter_map(|daemon| daemon.adapter.as_ref())
-        .map(|adapter| {
-            ContainerEvents::new(
-                adapter,
+        .map(|host| {
+            host.events(
                 filter.clone(),
                 EventsConfig::from_config(config),
                 reconciler.trigger_handle().into_fn(),

@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use galaxy_runtime_docker::DockerConfig;
+use galaxy_runtime_docker::{DockerConfig, HostKind};
 use galaxy_runtime_model::{Config, ConfigError, env};
 use galaxy_runtime_store::{StoreConfig, redact_url};
 use log::LevelFilter;
@@ -332,7 +332,13 @@ impl Settings {
                 None => {}
                 Some(HostsFlag::Single(host)) => {
                     self.docker_hosts.clear();
-                    self.docker.set("host", &host).map_err(|e| {
+                    // `swarm+URL` makes the one host a Swarm manager; a bare URL keeps the
+                    // configured kind.
+                    let (kind, host) = HostKind::split_url(&host);
+                    if kind == HostKind::Swarm {
+                        self.docker.kind = kind;
+                    }
+                    self.docker.set("host", host).map_err(|e| {
                         source.refuse(ConfigError {
                             name: "docker_host".to_owned(),
                             ..e

@@ -107,3 +107,59 @@ fn hosts_that_cannot_be_told_apart_are_bad_input() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_bad_kind_or_address_of_a_host_is_bad_input_naming_it() {
+    let scratch = Scratch::new();
+    let cases = [
+        (
+            "[[docker.hosts]]\nname = \"eu\"\nurl = \"unix:///a.sock\"\nkind = \"cluster\"\n",
+            "kind \"cluster\" is neither \"daemon\" nor \"swarm\"",
+        ),
+        (
+            "[[docker.hosts]]\nname = \"eu\"\nurl = \"swarm+unix:///a.sock\"\nkind = \"daemon\"\n",
+            "kind \"daemon\" but a swarm+ URL",
+        ),
+        (
+            "[[docker.hosts]]\nname = \"eu\"\nurl = \"unix:///a.sock\"\naddress = \"tcp://10.0.0.2\"\n",
+            "address \"tcp://10.0.0.2\" is not a host name or an IP address",
+        ),
+        ("[docker]\naddress = \"10.0.0.2:2375\"\n", "docker.address"),
+        ("[docker]\nkind = \"cluster\"\n", "docker.kind"),
+    ];
+    for (text, needle) in cases {
+        std::fs::write(scratch.path.join("hosts.toml"), text).expect("config file written");
+        let out = output(bin().current_dir(&scratch.path).args([
+            "reconcile",
+            "--once",
+            "--dry-run",
+            "--config=hosts.toml",
+        ]));
+        assert_eq!(out.status.code(), Some(2), "{text}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("hosts.toml"),
+            "{text}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(needle), "{text}: {}", stderr(&out));
+    }
+    let out = output(
+        bin()
+            .args(["reconcile", "--once", "--dry-run"])
+            .env("BACKEND_RUNTIME_DOCKER_KIND", "cluster"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("BACKEND_RUNTIME_DOCKER_KIND"),
+        "{}",
+        stderr(&out)
+    );
+    let out = output(bin().args([
+        "reconcile",
+        "--once",
+        "--dry-run",
+        "--engine-addressing=published",
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("published"), "{}", stderr(&out));
+}

@@ -16,6 +16,10 @@ pub enum EngineAddressing {
     /// The container's address on `docker_network` at `engine_port`: for a backend that runs on
     /// the Docker host itself.
     ContainerIp,
+    /// The address of the container's Docker host and the host port Docker published
+    /// `engine_port` on (`docker run -p`, a Swarm service's ingress port): for a backend that
+    /// is on none of the hosts' networks, such as one reconciler for several remote hosts.
+    PublishedPort,
 }
 
 /// Everything the reconciler can be told, with the defaults of the contract (§2).
@@ -358,6 +362,23 @@ mod tests {
         assert_eq!(c.managed_label_value, "instance-2");
         assert_eq!(c.engine_addressing, EngineAddressing::ContainerIp);
         assert_eq!(c.removal_guard_fraction, 0.25);
+    }
+
+    #[test]
+    fn every_engine_addressing_reads_by_its_word() {
+        for (word, addressing) in [
+            ("hostname", EngineAddressing::Hostname),
+            ("container_ip", EngineAddressing::ContainerIp),
+            ("published_port", EngineAddressing::PublishedPort),
+        ] {
+            let mut c = Config::default();
+            c.set("engine_addressing", word).unwrap();
+            assert_eq!(c.engine_addressing, addressing, "{word}");
+        }
+        let error = Config::default()
+            .set("engine_addressing", "published")
+            .unwrap_err();
+        assert_eq!(error.value, "published");
     }
 
     #[test]

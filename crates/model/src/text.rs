@@ -94,6 +94,39 @@ pub fn escape_foreign_bytes(bytes: &[u8], max_chars: usize) -> String {
     escape_foreign(&String::from_utf8_lossy(bytes), max_chars)
 }
 
+/// Whether `text` is a host address a URL may be built on: an IP address (IPv6 with or without
+/// brackets) or a DNS host name (dot-separated labels of ASCII letters, digits and inner
+/// hyphens, 253 characters at most). Nothing else — no user, port, path or space — ever
+/// becomes the host of an endpoint.
+///
+/// ```
+/// use galaxy_runtime_model::text::is_host_address;
+///
+/// assert!(is_host_address("10.0.0.2"));
+/// assert!(is_host_address("[fd00::2]"));
+/// assert!(is_host_address("docker-eu-1.example"));
+/// assert!(!is_host_address("user@host"));
+/// assert!(!is_host_address("host:2375"));
+/// assert!(!is_host_address(""));
+/// ```
+pub fn is_host_address(text: &str) -> bool {
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    bare.parse::<std::net::IpAddr>().is_ok()
+        || (text.len() <= 253
+            && text.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

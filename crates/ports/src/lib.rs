@@ -101,6 +101,15 @@ pub trait DockerPort: Send + Sync + 'static {
     /// another container: callers compare its `id` (the executor treats a container as gone
     /// only on `NotFound` or an answer with another id).
     async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary>;
+
+    /// The address (a host name or an IP address, IPv6 without brackets) at which the ports
+    /// this runtime publishes (a container's `published_ports`) are reached, for
+    /// `published_port` engine addressing; `None` when the runtime cannot tell, which makes
+    /// every such probe a failure saying so. Cheap and without I/O: it comes from
+    /// configuration, not from the runtime.
+    fn published_address(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What a caller saw of a runtime record when it decided to write it: the condition of every
@@ -552,6 +561,9 @@ impl<T: DockerPort + ?Sized> DockerPort for Arc<T> {
     }
     async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary> {
         (**self).inspect(container_id).await
+    }
+    fn published_address(&self) -> Option<String> {
+        (**self).published_address()
     }
 }
 

@@ -8,8 +8,8 @@ use futures_util::stream::FuturesUnordered;
 use std::time::Duration;
 
 use galaxy_runtime_model::{
-    Config, ContainerSummary, GameId, HostObservation, Observation, PassKind, ProbeOutcome,
-    duration,
+    Config, ContainerSummary, EngineAddressing, GameId, HostObservation, Observation, PassKind,
+    ProbeOutcome, duration,
 };
 use galaxy_runtime_ports::{EnginePort, LabelFilter, PortError, error_chain};
 use log::{debug, warn};
@@ -247,7 +247,12 @@ pub(crate) async fn probe_all(
                 }
             }
             if let Some((_, target)) = pending.next() {
-                in_flight.push(probe_one(engine, config, target));
+                in_flight.push(probe_one(
+                    engine,
+                    config,
+                    target,
+                    host_address(ports, config, target),
+                ));
             }
         }
         match in_flight.next().await {
@@ -262,13 +267,25 @@ pub(crate) async fn probe_all(
     }
 }
 
+/// Where the Docker host of `target`'s container publishes ports, when engines are reached
+/// through published ports (the host is asked only then).
+fn host_address(ports: &Ports, config: &Config, target: &ProbeTarget<'_>) -> Option<String> {
+    if config.engine_addressing != EngineAddressing::PublishedPort {
+        return None;
+    }
+    ports
+        .docker_of(&target.container.host)
+        .and_then(|docker| docker.published_address())
+}
+
 /// One probe, bounded by `probe_timeout`; every failure becomes the outcome's message.
 async fn probe_one(
     engine: &dyn EnginePort,
     config: &Config,
     target: &ProbeTarget<'_>,
+    host_address: Option<String>,
 ) -> (GameId, ProbeOutcome) {
-    let outcome = match probe_endpoint(target, config) {
+    let outcome = match probe_endpoint(target, host_address.as_deref(), config) {
         Err(reason) => ProbeOutcome::Error(reason),
         Ok(endpoint) => {
             let timeout = config.probe_timeout;

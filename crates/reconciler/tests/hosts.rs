@@ -234,3 +234,108 @@ async fn hosts_must_be_told_apart() {
     let message = refused(builder(&store).docker(docker()).docker_host("b", docker()));
     assert!(message.contains("both"), "{message}");
 }
+
+/// A daemon like `inner` whose published ports are reached at `address`.
+struct Published {
+    inner: Arc<MemoryDocker>,
+    address: Option<&'static str>,
+}
+
+#[async_trait]
+impl DockerPort for Published {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+        self.inner.list_managed(filter).await
+    }
+
+    async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary> {
+        self.inner.inspect(container_id).await
+    }
+
+    fn published_address(&self) -> Option<String> {
+        self.address.map(str::to_owned)
+    }
+}
+
+#[tokio::test]
+async fn published_port_probes_each_engine_at_its_own_host_s_address() {
+    let (a, b, c) = (
+        Arc::new(MemoryDocker::new()),
+        Arc::new(MemoryDocker::new()),
+        Arc::new(MemoryDocker::new()),
+    );
+    let store = MemoryStore::new();
+    let running = |docker: &MemoryDocker, host: &str, port: Option<u16>| {
+        let record = game_on(docker, &store, host);
+        let mut container = docker.remove(&record.current_container_id).unwrap();
+        container.published_ports = port.into_iter().map(|p| (8080, p)).collect();
+        docker.add(container);
+        let mut record = store.record(record.game_id).unwrap();
+        record.status = RuntimeStatus::Running;
+        store.insert_record(record.clone());
+        record
+    };
+    let on_a = running(&a, "a", Some(32768));
+    // A record of `""` is on the first host, a.
+    let on_a_too = running(&a, "", Some(32769));
+    let on_b = running(&b, "b", Some(32768));
+    let unpublished = running(&b, "b", None);
+    let on_c = running(&c, "c", Some(32768));
+    let engine = Arc::new(MemoryEngine::new());
+    for endpoint in [
+        "http://10.0.0.1:32768",
+        "http://10.0.0.1:32769",
+        "http://[fd00::2]:32768",
+    ] {
+        engine.set_json(endpoint, serde_json::json!({"turn": 1}));
+    }
+    let reconciler = builder(&store)
+        .engine(engine.clone())
+        .config(Config {
+            engine_addressing: galaxy_runtime_model::EngineAddressing::PublishedPort,
+            ..config()
+        })
+        .docker_host(
+            "a",
+            Arc::new(Published {
+                inner: a,
+                address: Some("10.0.0.1"),
+            }),
+        )
+        .docker_host(
+            "b",
+            Arc::new(Published {
+                inner: b,
+                address: Some("fd00::2"),
+            }),
+        )
+        .docker_host(
+            "c",
+            Arc::new(Published {
+                inner: c,
+                address: None,
+            }),
+        )
+        .build()
+        .unwrap();
+    let scenario = reconciler.observe().await.expect("observed");
+    let probe = |record: &RuntimeRecord| scenario.probes[&record.game_id].clone();
+    for record in [&on_a, &on_a_too, &on_b] {
+        assert!(probe(record).is_ok(), "{:?}", probe(record));
+    }
+    assert_eq!(engine.probes_of("http://10.0.0.1:32768"), 1);
+    assert_eq!(engine.probes_of("http://10.0.0.1:32769"), 1);
+    assert_eq!(engine.probes_of("http://[fd00::2]:32768"), 1);
+    assert_eq!(
+        probe(&unpublished),
+        galaxy_runtime_model::ProbeOutcome::Error(
+            "container publishes no host port for engine port 8080".to_owned()
+        )
+    );
+    assert_eq!(
+        probe(&on_c),
+        galaxy_runtime_model::ProbeOutcome::Error(
+            "Docker host \"c\" has no address for its published ports".to_owned()
+        )
+    );
+    assert_eq!(engine.probes(), 3, "no guess was probed");
+}

@@ -117,8 +117,21 @@ pub trait DockerFixture: Send + Sync {
     /// rather than wait for a graceful stop).
     async fn stop(&self, container_id: &str) -> PortResult<()>;
 
-    /// Pauses a running container; Docker must then report it `paused`.
+    /// Pauses a running container; Docker must then report it `paused`. Never called when
+    /// [`DockerFixture::states`] leaves `paused` out.
     async fn pause(&self, container_id: &str) -> PortResult<()>;
+
+    /// The states the runtime can hold a container in, among `running`, `created`, `exited` and
+    /// `paused`: the checks make one managed container of each. All four unless the runtime
+    /// lacks one (a Swarm task is never paused: the Swarm has no such state).
+    fn states(&self) -> Vec<ContainerState> {
+        vec![
+            ContainerState::Running,
+            ContainerState::Created,
+            ContainerState::Exited,
+            ContainerState::Paused,
+        ]
+    }
 
     /// Removes a container in any state (forcibly).
     async fn remove(&self, container_id: &str) -> PortResult<()>;
@@ -206,16 +219,12 @@ impl<'a> Batch<'a> {
         made
     }
 
-    /// The four managed containers every list check uses, one per state.
+    /// The managed containers every list check uses, one per state of
+    /// [`DockerFixture::states`].
     async fn make_managed_set(&mut self) -> Vec<Made> {
         let value = self.managed_value.clone();
         let mut set = Vec::new();
-        for state in [
-            ContainerState::Running,
-            ContainerState::Created,
-            ContainerState::Exited,
-            ContainerState::Paused,
-        ] {
+        for state in self.fixture.states() {
             set.push(self.make(Some(&value), state).await);
         }
         set
@@ -308,7 +317,7 @@ pub async fn inspect_unknown_is_not_found(port: &dyn DockerPort) {
 }
 
 /// `list_managed` returns exactly the containers carrying every label of the filter — running,
-/// created, exited and paused ones — with their names, image, labels, states and creation
+/// created, exited and paused ones (those of [`DockerFixture::states`]) — with their names, image, labels, states and creation
 /// times; containers with another value of the managed label, or without it, never appear.
 pub async fn list_managed_returns_exactly_the_managed(
     port: &dyn DockerPort,

@@ -981,7 +981,8 @@ fn sample_snapshot(game_id: GameId, turn: u64) -> Snapshot {
             "finished": false,
             "winner": null,
             "map": {"width": 64, "height": 48},
-        }).into(),
+        })
+        .into(),
         observed_at: now_micros(),
     }
 }

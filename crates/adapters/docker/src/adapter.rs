@@ -106,6 +106,19 @@ impl DockerAdapter {
             .map_err(CallError::into_port_error)
     }
 
+    /// An adapter on `config` that has not talked to its daemon (for unit tests of what is
+    /// built on it).
+    #[cfg(test)]
+    pub(crate) fn unconnected(config: DockerConfig) -> Self {
+        let daemon = config.describe();
+        let docker = client(&config, &FALLBACK_API_VERSION, &daemon).expect("a client");
+        Self {
+            docker,
+            config,
+            daemon,
+        }
+    }
+
     /// The bollard client, for tools and tests that need more of the Docker API than the port
     /// offers (creating containers, watching events).
     pub fn docker(&self) -> &Docker {
@@ -243,7 +256,7 @@ fn max_version_in(message: &str) -> Option<ClientVersion> {
 
 /// Docker's own rule for names and ids (`[a-zA-Z0-9][a-zA-Z0-9_.-]*`), checked before an id
 /// goes into a request path.
-fn is_container_reference(id: &str) -> bool {
+pub(crate) fn is_container_reference(id: &str) -> bool {
     let mut bytes = id.bytes();
     bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
@@ -306,6 +319,10 @@ impl DockerPort for DockerAdapter {
         let mapped = mapping::from_inspect(inspected)?;
         mapped.warn_if_incomplete(&self.daemon);
         Ok(mapped.summary)
+    }
+
+    fn published_address(&self) -> Option<String> {
+        self.config.published_address()
     }
 }
 

@@ -2,7 +2,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
+use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign, is_host_address};
 use galaxy_runtime_model::{Config, ConfigError, duration, env};
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,68 @@ pub struct DockerConfig {
     pub tls_cert: Option<PathBuf>,
     /// TLS: the private key of `tls_cert`, PEM (PKCS#8, PKCS#1 or SEC1), unencrypted.
     pub tls_key: Option<PathBuf>,
+    /// What the host is: `daemon`, whose own containers are listed, or `swarm`, a Swarm
+    /// manager whose managed services' tasks on every node are listed as its containers.
+    pub kind: HostKind,
+    /// Where the host's published ports are reached, for `published_port` engine addressing:
+    /// a host name or an IP address. Empty (the default): the host of `host` (`127.0.0.1` for
+    /// a Unix socket).
+    #[serde(deserialize_with = "host_address")]
+    pub address: String,
+}
+
+/// What a Docker host is (`kind` of a host's settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostKind {
+    /// One Docker daemon: its containers ([`crate::DockerAdapter`]).
+    #[default]
+    Daemon,
+    /// A Docker Swarm manager: the tasks of managed services on all nodes, each as a
+    /// container, count as one host ([`crate::SwarmAdapter`]).
+    Swarm,
+}
+
+impl HostKind {
+    /// The prefix that marks a host's URL as a Swarm manager's where only a URL can be given
+    /// (`--docker-host eu=swarm+unix:///var/run/docker.sock`).
+    pub const SWARM_URL_PREFIX: &str = "swarm+";
+
+    /// The word of the kind (`daemon`, `swarm`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Daemon => "daemon",
+            Self::Swarm => "swarm",
+        }
+    }
+
+    /// The kind a URL names and the URL without the mark: `swarm+tcp://m:2376` is a Swarm
+    /// manager at `tcp://m:2376`; any other URL is a daemon.
+    pub fn split_url(url: &str) -> (Self, &str) {
+        match url.strip_prefix(Self::SWARM_URL_PREFIX) {
+            Some(rest) => (Self::Swarm, rest),
+            None => (Self::Daemon, url),
+        }
+    }
+}
+
+impl std::fmt::Display for HostKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `address`: empty, or a host name or an IP address (never a URL, a port or a user).
+fn host_address<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() || is_host_address(&text) {
+        Ok(text)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{:?} is not a host name or an IP address (no scheme, port or path)",
+            escape_foreign(&text, 64)
+        )))
+    }
 }
 
 impl Default for DockerConfig {
@@ -73,6 +135,8 @@ impl Default for DockerConfig {
             tls_ca: None,
             tls_cert: None,
             tls_key: None,
+            kind: HostKind::Daemon,
+            address: String::new(),
         }
     }
 }
@@ -185,6 +249,36 @@ impl DockerConfig {
         self.tls_ca.is_some() || self.tls_cert.is_some() || self.tls_key.is_some()
     }
 
+    /// The host name or IP address in `host` (`tcp://10.0.0.2:2376` → `10.0.0.2`, `tcp://[fd00::2]:2376`
+    /// → `fd00::2`), when it has one (a Unix socket has none).
+    pub fn url_host(&self) -> Option<&str> {
+        let (_, rest) = self.host.split_once("://")?;
+        let rest = match rest
+            .split(['/', '?'])
+            .next()
+            .unwrap_or_default()
+            .rsplit_once('@')
+        {
+            Some((_, after_user)) => after_user,
+            None => rest,
+        };
+        let (host, _) = split_authority(rest);
+        (!host.is_empty() && self.socket_path().is_none()).then_some(host)
+    }
+
+    /// Where the host's published ports are reached: `address` when set, else `127.0.0.1` for
+    /// a Unix socket (the daemon runs on this machine), else the host of a `tcp://` (or other)
+    /// URL; `None` when there is none.
+    pub fn published_address(&self) -> Option<String> {
+        if !self.address.is_empty() {
+            return Some(self.address.clone());
+        }
+        if self.socket_path().is_some() {
+            return Some("127.0.0.1".to_owned());
+        }
+        self.url_host().map(str::to_owned)
+    }
+
     /// The Unix socket path of `host`, when it is one.
     pub fn socket_path(&self) -> Option<&str> {
         match self.host.strip_prefix("unix://") {
@@ -194,9 +288,9 @@ impl DockerConfig {
         }
     }
 
-    /// How the daemon is named in messages: its socket path or its address, and where that
-    /// came from (`socket /var/run/docker.sock (default)`, `tcp://10.0.0.1:2375 (DOCKER_HOST)`),
-    /// escaped.
+    /// How the daemon is named in messages: its socket path or its address, where that came
+    /// from, and whether it is a Swarm manager (`socket /var/run/docker.sock (default)`,
+    /// `tcp://10.0.0.1:2375 (DOCKER_HOST)`, `socket /run/m.sock, Swarm manager`), escaped.
     pub fn describe(&self) -> String {
         let place = match self.socket_path() {
             Some(path) => format!("socket {path}"),
@@ -209,7 +303,11 @@ impl DockerConfig {
         } else {
             ""
         };
-        escape_foreign(&format!("{place}{origin}"), MESSAGE_CHARS)
+        let kind = match self.kind {
+            HostKind::Daemon => "",
+            HostKind::Swarm => ", Swarm manager",
+        };
+        escape_foreign(&format!("{place}{origin}{kind}"), MESSAGE_CHARS)
     }
 }
 
@@ -261,14 +359,18 @@ pub struct EventsConfig {
     pub backoff_initial: Duration,
     /// … up to this.
     pub backoff_max: Duration,
+    /// The names of game services begin with this (`container_name_prefix`): on a Swarm
+    /// manager, service events carry no labels, so a service is told a game's by its name.
+    pub name_prefix: String,
 }
 
 impl EventsConfig {
-    /// `event_debounce` from the configuration; reconnection starts at 200ms and backs off to
-    /// 30s.
+    /// `event_debounce` and `container_name_prefix` from the configuration; reconnection starts
+    /// at 200ms and backs off to 30s.
     pub fn from_config(config: &Config) -> Self {
         Self {
             debounce: config.event_debounce,
+            name_prefix: config.container_name_prefix.clone(),
             ..Self::default()
         }
     }
@@ -280,6 +382,7 @@ impl Default for EventsConfig {
             debounce: Config::default().event_debounce,
             backoff_initial: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
+            name_prefix: Config::default().container_name_prefix,
         }
     }
 }
@@ -454,5 +557,71 @@ mod tests {
         assert!(c.set("port", "1").unwrap_err().reason.contains("unknown"));
         c.set("host", "unix:///file.sock").unwrap();
         assert_eq!(c.describe(), "socket /file.sock");
+    }
+
+    #[test]
+    fn the_published_address_comes_from_the_setting_or_the_url() {
+        let address = |host: &str| DockerConfig::with_host(host).published_address();
+        assert_eq!(
+            address("unix:///var/run/docker.sock").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            address("/var/run/docker.sock").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(address("tcp://10.0.0.2:2376").as_deref(), Some("10.0.0.2"));
+        assert_eq!(
+            address("http://docker.internal:2375/").as_deref(),
+            Some("docker.internal")
+        );
+        assert_eq!(address("tcp://[fd00::2]:2376").as_deref(), Some("fd00::2"));
+        assert_eq!(
+            address("ssh://ops@m1.example:22").as_deref(),
+            Some("m1.example")
+        );
+        assert_eq!(address("tcp://").as_deref(), None);
+
+        let mut c = DockerConfig::with_host("unix:///run/tunnel.sock");
+        c.set("address", "eu-1.games.example").unwrap();
+        assert_eq!(c.published_address().as_deref(), Some("eu-1.games.example"));
+        for bad in ["tcp://10.0.0.2", "10.0.0.2:80", "a b", "user@host"] {
+            let error = c.set("address", bad).unwrap_err();
+            assert!(
+                error.reason.contains("not a host name or an IP address"),
+                "{bad}: {error}"
+            );
+        }
+        let error = DockerConfig::from_lookup(env::lookup_from(&[(
+            "BACKEND_RUNTIME_DOCKER_ADDRESS",
+            "http://x",
+        )]))
+        .unwrap_err();
+        assert_eq!(error.name, "BACKEND_RUNTIME_DOCKER_ADDRESS");
+    }
+
+    #[test]
+    fn the_kind_is_a_setting_and_a_url_mark() {
+        assert_eq!(DockerConfig::default().kind, HostKind::Daemon);
+        let c = DockerConfig::from_lookup(env::lookup_from(&[(
+            "BACKEND_RUNTIME_DOCKER_KIND",
+            "swarm",
+        )]))
+        .unwrap();
+        assert_eq!(c.kind, HostKind::Swarm);
+        assert_eq!(
+            c.describe(),
+            "socket /var/run/docker.sock (default), Swarm manager"
+        );
+        let error = DockerConfig::default().set("kind", "cluster").unwrap_err();
+        assert_eq!(error.value, "cluster");
+        assert_eq!(
+            HostKind::split_url("swarm+tcp://m:2376"),
+            (HostKind::Swarm, "tcp://m:2376")
+        );
+        assert_eq!(
+            HostKind::split_url("unix:///a.sock"),
+            (HostKind::Daemon, "unix:///a.sock")
+        );
     }
 }

@@ -15,10 +15,19 @@ use tokio_util::sync::CancellationToken;
 use crate::adapter::DockerAdapter;
 use crate::config::EventsConfig;
 use crate::error::port_error;
+use crate::swarm::SwarmAdapter;
 
 /// The container actions that may change what a pass would see: a container appeared, started,
 /// stopped (or crashed), vanished, or got another name.
 pub const WATCHED_ACTIONS: [&str; 5] = ["create", "start", "die", "destroy", "rename"];
+
+/// The actions of Swarm services and nodes that may change what a pass on a Swarm manager
+/// would see: a service made, changed (scaled, updated) or removed; a node joining, changing
+/// state (down, ready) or leaving.
+pub const WATCHED_SWARM_ACTIONS: [&str; 3] = ["create", "update", "remove"];
+
+/// The label Docker puts on a Swarm task's container, naming its service.
+const SERVICE_NAME_LABEL: &str = "com.docker.swarm.service.name";
 
 /// Watches Docker's event stream for [`WATCHED_ACTIONS`] of containers carrying the managed
 /// labels, and calls a wake callback — in the CLI, `move || reconciler.trigger()` — debounced.
@@ -37,10 +46,18 @@ pub const WATCHED_ACTIONS: [&str; 5] = ["create", "start", "die", "destroy", "re
 ///
 /// Events only hasten passes: the periodic passes remain the source of truth, so a lost event
 /// delays noticing a change until the next tick and nothing worse.
+///
+/// **On a Swarm manager** ([`ContainerEvents::for_swarm`]) the watcher also takes the
+/// manager's service events of game services (a service whose name begins with
+/// [`EventsConfig::name_prefix`]: service events carry no labels) and every node event, and
+/// container events of game tasks on the manager's own node (managed by label, or a task of a
+/// game service). Docker gives no event when a task is replaced on another node (its
+/// containers' events stay on that node), so such a change waits for the next periodic pass.
 pub struct ContainerEvents {
     adapter: DockerAdapter,
     filter: LabelFilter,
     config: EventsConfig,
+    swarm: bool,
     wake: Arc<dyn Fn() + Send + Sync>,
     running: tokio::sync::Mutex<()>,
 }
@@ -68,8 +85,23 @@ impl ContainerEvents {
             adapter: adapter.clone(),
             filter,
             config,
+            swarm: false,
             wake: Arc::new(wake),
             running: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// A watcher of a Swarm manager: the events of [`ContainerEvents::new`], and those of game
+    /// services and of nodes (see the type's docs).
+    pub fn for_swarm(
+        adapter: &SwarmAdapter,
+        filter: LabelFilter,
+        config: EventsConfig,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            swarm: true,
+            ..Self::new(adapter.daemon_adapter(), filter, config, wake)
         }
     }
 
@@ -127,8 +159,9 @@ impl ContainerEvents {
                         Some(Ok(event)) => {
                             if self.is_watched(&event) {
                                 log::debug!(
-                                    "Docker events: {} of container {}",
+                                    "Docker events: {} of {} {}",
                                     escape_foreign(event.action.as_deref().unwrap_or(""), MESSAGE_CHARS),
+                                    event.typ.map_or_else(String::new, |t| t.to_string()),
                                     escape_foreign(
                                         event.actor.as_ref().and_then(|a| a.id.as_deref()).unwrap_or("")
                                     , MESSAGE_CHARS)
@@ -174,14 +207,25 @@ impl ContainerEvents {
             .iter()
             .map(|(key, value)| format!("{key}={value}"))
             .collect();
-        let mut filters: HashMap<&str, Vec<String>> = HashMap::from([
-            ("type", vec!["container".to_owned()]),
-            (
-                "event",
-                WATCHED_ACTIONS.iter().map(|a| (*a).to_owned()).collect(),
-            ),
-        ]);
-        if !labels.is_empty() {
+        let words = |words: &[&str]| words.iter().map(|w| (*w).to_owned()).collect::<Vec<_>>();
+        let mut filters: HashMap<&str, Vec<String>> = if self.swarm {
+            // Docker ands the filters: a label filter would drop every service and node
+            // event (they carry no labels), so containers are told apart here instead.
+            let mut actions = words(&WATCHED_ACTIONS);
+            actions.extend(words(&WATCHED_SWARM_ACTIONS));
+            actions.sort();
+            actions.dedup();
+            HashMap::from([
+                ("type", words(&["container", "service", "node"])),
+                ("event", actions),
+            ])
+        } else {
+            HashMap::from([
+                ("type", words(&["container"])),
+                ("event", words(&WATCHED_ACTIONS)),
+            ])
+        };
+        if !labels.is_empty() && !self.swarm {
             filters.insert("label", labels);
         }
         EventsOptionsBuilder::new().filters(&filters).build()
@@ -190,18 +234,29 @@ impl ContainerEvents {
     /// The daemon filters already; this checks again, so a daemon that ignores a filter cannot
     /// make every event in the host wake the reconciler.
     fn is_watched(&self, event: &EventMessage) -> bool {
-        let container = event.typ == Some(EventMessageTypeEnum::CONTAINER);
-        let action = event
-            .action
-            .as_deref()
-            .is_some_and(|a| WATCHED_ACTIONS.contains(&a));
+        let action = event.action.as_deref().unwrap_or("");
         let attributes = event.actor.as_ref().and_then(|a| a.attributes.as_ref());
-        let labelled = self
-            .filter
-            .labels
-            .iter()
-            .all(|(key, value)| attributes.and_then(|a| a.get(key)) == Some(value));
-        container && action && labelled
+        let attribute = |key: &str| attributes.and_then(|a| a.get(key));
+        let is_game =
+            |name: Option<&String>| name.is_some_and(|n| n.starts_with(&self.config.name_prefix));
+        match event.typ {
+            Some(EventMessageTypeEnum::CONTAINER) => {
+                let labelled = self
+                    .filter
+                    .labels
+                    .iter()
+                    .all(|(key, value)| attribute(key) == Some(value));
+                let game_task = self.swarm && is_game(attribute(SERVICE_NAME_LABEL));
+                WATCHED_ACTIONS.contains(&action) && (labelled || game_task)
+            }
+            Some(EventMessageTypeEnum::SERVICE) => {
+                self.swarm && WATCHED_SWARM_ACTIONS.contains(&action) && is_game(attribute("name"))
+            }
+            Some(EventMessageTypeEnum::NODE) => {
+                self.swarm && WATCHED_SWARM_ACTIONS.contains(&action)
+            }
+            _ => false,
+        }
     }
 }
 
@@ -232,5 +287,79 @@ impl Component for ContainerEvents {
         // `run` holds the lock while it works: taking it waits for a cancelled run to finish.
         let _finished = self.running.lock().await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::EventActor;
+
+    use super::*;
+    use crate::config::DockerConfig;
+
+    fn watcher(swarm: bool) -> ContainerEvents {
+        let adapter = DockerAdapter::unconnected(DockerConfig::with_host("tcp://127.0.0.1:1"));
+        ContainerEvents {
+            swarm,
+            ..ContainerEvents::new(
+                &adapter,
+                LabelFilter::single("galaxy.managed", "true"),
+                EventsConfig::default(),
+                || {},
+            )
+        }
+    }
+
+    fn event(typ: EventMessageTypeEnum, action: &str, attributes: &[(&str, &str)]) -> EventMessage {
+        EventMessage {
+            typ: Some(typ),
+            action: Some(action.to_owned()),
+            actor: Some(EventActor {
+                id: Some("x".to_owned()),
+                attributes: Some(
+                    attributes
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+            }),
+            ..Default::default()
+        }
+    }
+
+    const GAME: &str = "galaxy-game-6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f60";
+
+    #[test]
+    fn a_swarm_watcher_wakes_on_game_services_nodes_and_game_tasks() {
+        use EventMessageTypeEnum::{CONTAINER, NETWORK, NODE, SERVICE};
+        let (daemon, swarm) = (watcher(false), watcher(true));
+        let managed = event(CONTAINER, "die", &[("galaxy.managed", "true")]);
+        let game_task = event(CONTAINER, "die", &[(SERVICE_NAME_LABEL, GAME)]);
+        let other_task = event(CONTAINER, "die", &[(SERVICE_NAME_LABEL, "web")]);
+        let removed = event(SERVICE, "remove", &[("name", GAME)]);
+        let scaled = event(SERVICE, "update", &[("name", GAME)]);
+        let other_service = event(SERVICE, "remove", &[("name", "web")]);
+        let node_down = event(NODE, "update", &[("state.new", "down")]);
+        let network = event(NETWORK, "connect", &[("name", GAME)]);
+
+        assert!(daemon.is_watched(&managed));
+        assert!(swarm.is_watched(&managed));
+        assert!(
+            !daemon.is_watched(&game_task),
+            "a daemon goes by labels alone"
+        );
+        assert!(swarm.is_watched(&game_task));
+        assert!(!swarm.is_watched(&other_task));
+        for e in [&removed, &scaled, &node_down] {
+            assert!(swarm.is_watched(e), "{e:?}");
+            assert!(!daemon.is_watched(e), "{e:?}");
+        }
+        assert!(!swarm.is_watched(&other_service));
+        assert!(!swarm.is_watched(&network));
+        assert!(!swarm.is_watched(&event(
+            CONTAINER,
+            "exec_start",
+            &[("galaxy.managed", "true")]
+        )));
     }
 }

@@ -10,8 +10,16 @@
 //! - [`DockerAdapter`] implements [`galaxy_runtime_ports::DockerPort`]: every managed
 //!   container in **one** `GET /containers/json?all=1&filters={"label":[…]}` call, and one
 //!   container by id (`GET /containers/{id}/json`, [`PortError::NotFound`] on a 404).
+//! - [`SwarmAdapter`] implements the same port on a Docker Swarm manager: the tasks of the
+//!   managed services on every node, each reported as a container named after its service
+//!   (`galaxy-game-<id>`), in the state of its task (`unknown` on a node that is not ready).
 //! - [`ContainerEvents`] turns Docker's `create`, `start`, `die`, `destroy` and `rename` events
-//!   of managed containers into debounced calls of a wake callback, reconnecting with backoff.
+//!   of managed containers (and, on a Swarm manager, the events of game services and of nodes)
+//!   into debounced calls of a wake callback, reconnecting with backoff.
+//! - [`ConnectedHost`] is either, as a host's [`HostKind`] (`daemon`, `swarm`) says.
+//!
+//! Both ports fill each container's `published_ports` and say where their host publishes
+//! them ([`DockerConfig::published_address`]), for `published_port` engine addressing.
 //!
 //! The daemon is the one `DOCKER_HOST` names, else the local socket ([`DockerConfig`]); a
 //! `tcp://` or `https://` daemon on another machine is reached over TLS with a CA, a client
@@ -54,13 +62,18 @@ mod adapter;
 mod config;
 mod error;
 mod events;
+mod host;
 mod mapping;
+mod swarm;
+mod swarm_mapping;
 mod tls;
 
 pub use adapter::{DockerAdapter, FALLBACK_API_VERSION};
 pub use config::{
     DEFAULT_DOCKER_HOST, DOCKER_CERT_PATH_VAR, DOCKER_HOST_VAR, DOCKER_TLS_VAR,
-    DOCKER_TLS_VERIFY_VAR, DockerConfig, EventsConfig,
+    DOCKER_TLS_VERIFY_VAR, DockerConfig, EventsConfig, HostKind,
 };
-pub use events::{ContainerEvents, WATCHED_ACTIONS};
+pub use events::{ContainerEvents, WATCHED_ACTIONS, WATCHED_SWARM_ACTIONS};
+pub use host::ConnectedHost;
+pub use swarm::SwarmAdapter;
 pub use tls::DEFAULT_TLS_PORT;

@@ -15,12 +15,18 @@
 //! | state (absent, empty or unknown word) | `dead`: not running, so no probe is made and the record is not marked running |
 //! | creation time | `1970-01-01T00:00:00Z`, so it loses every duplicate tie-break on recency |
 //! | an address that is empty | that network is left out of `addresses` |
+//! | a port binding without a usable host port (not TCP, not a number, 0) | that binding is left out of `published_ports` |
+//!
+//! `published_ports` maps each TCP port of the container that Docker published to the host
+//! port it is bound to. When one container port is bound several times (IPv4 and IPv6, or
+//! several `-p`), a binding on every address (`0.0.0.0`, `::`) comes first, then the lowest
+//! host port, so the list and the inspect answers agree.
 
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
     ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary as DockerSummary,
-    ContainerSummaryStateEnum, EndpointSettings,
+    ContainerSummaryStateEnum, EndpointSettings, PortMap, PortSummary, PortSummaryTypeEnum,
 };
 use galaxy_runtime_model::text::{MESSAGE_CHARS, escape_foreign};
 use galaxy_runtime_model::{ContainerState, ContainerSummary, Timestamp};
@@ -96,6 +102,60 @@ fn addresses(networks: Option<HashMap<String, EndpointSettings>>) -> BTreeMap<St
         .collect()
 }
 
+/// One published binding: the container port, the host address it is bound on, the host port.
+type Binding<'a> = (u16, &'a str, u16);
+
+/// The host port each container port is published on, picked from `bindings` as the module's
+/// docs say.
+fn published_ports<'a>(bindings: impl IntoIterator<Item = Binding<'a>>) -> BTreeMap<u16, u16> {
+    let mut picked: BTreeMap<u16, (bool, u16)> = BTreeMap::new();
+    for (container_port, host_ip, host_port) in bindings {
+        if host_port == 0 {
+            continue;
+        }
+        // `false` sorts first: a binding on every address beats one on a single address.
+        let rank = (!matches!(host_ip, "" | "0.0.0.0" | "::"), host_port);
+        picked
+            .entry(container_port)
+            .and_modify(|best| *best = (*best).min(rank))
+            .or_insert(rank);
+    }
+    picked
+        .into_iter()
+        .map(|(container_port, (_, host_port))| (container_port, host_port))
+        .collect()
+}
+
+/// The published TCP ports of a list entry.
+fn listed_ports(ports: Option<&[PortSummary]>) -> BTreeMap<u16, u16> {
+    published_ports(
+        ports
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| matches!(p.typ, Some(PortSummaryTypeEnum::TCP) | None))
+            .filter_map(|p| {
+                Some((
+                    p.private_port,
+                    p.ip.as_deref().unwrap_or(""),
+                    p.public_port?,
+                ))
+            }),
+    )
+}
+
+/// The published TCP ports of an inspect answer (`"8080/tcp": [{"HostIp": …, "HostPort": …}]`).
+fn inspected_ports(ports: Option<&PortMap>) -> BTreeMap<u16, u16> {
+    let bindings = ports.into_iter().flatten().filter_map(|(key, bindings)| {
+        let (port, protocol) = key.split_once('/').unwrap_or((key, "tcp"));
+        let port = port.parse::<u16>().ok().filter(|_| protocol == "tcp")?;
+        Some(bindings.iter().flatten().filter_map(move |b| {
+            let host_port = b.host_port.as_deref()?.parse::<u16>().ok()?;
+            Some((port, b.host_ip.as_deref().unwrap_or(""), host_port))
+        }))
+    });
+    published_ports(bindings.flatten())
+}
+
 /// Docker's state word as the model's state; `stopping` (newer daemons) is still running.
 fn state_from_word(word: &str) -> Option<ContainerState> {
     match word {
@@ -142,6 +202,7 @@ struct Described {
     state: StateSeen,
     created: Option<Timestamp>,
     networks: Option<HashMap<String, EndpointSettings>>,
+    published_ports: BTreeMap<u16, u16>,
 }
 
 impl Described {
@@ -185,7 +246,7 @@ impl Described {
                 created,
                 addresses: addresses(self.networks),
                 host: String::new(),
-                published_ports: BTreeMap::new(),
+                published_ports: self.published_ports,
             },
             gaps: gaps.0,
         })
@@ -205,6 +266,7 @@ pub(crate) fn from_list(container: DockerSummary) -> Result<Mapped, PortError> {
         },
         created: container.created.and_then(Timestamp::from_unix_seconds),
         networks: container.network_settings.and_then(|n| n.networks),
+        published_ports: listed_ports(container.ports.as_deref()),
     }
     .into_mapped()
 }
@@ -244,6 +306,12 @@ pub(crate) fn from_inspect(container: ContainerInspectResponse) -> Result<Mapped
             .created
             .and_then(|text| text.parse::<Timestamp>().ok())
             .and_then(|t| Timestamp::from_unix_seconds(t.as_datetime().timestamp())),
+        published_ports: inspected_ports(
+            container
+                .network_settings
+                .as_ref()
+                .and_then(|n| n.ports.as_ref()),
+        ),
         networks: container.network_settings.and_then(|n| n.networks),
     }
     .into_mapped()
@@ -441,5 +509,62 @@ mod tests {
         let mapped = from_inspect(inspect).unwrap();
         assert_eq!(mapped.summary.state, ContainerState::Dead);
         assert_eq!(mapped.gaps.len(), 4, "{:?}", mapped.gaps);
+    }
+
+    #[test]
+    fn published_ports_are_read_from_the_list_and_from_inspect_alike() {
+        let port = |private_port, ip: &str, public_port, typ| PortSummary {
+            ip: Some(ip.to_owned()),
+            private_port,
+            public_port,
+            typ: Some(typ),
+        };
+        let entry = DockerSummary {
+            ports: Some(vec![
+                port(8080, "::", Some(32768), PortSummaryTypeEnum::TCP),
+                port(8080, "0.0.0.0", Some(32768), PortSummaryTypeEnum::TCP),
+                port(8080, "127.0.0.1", Some(18080), PortSummaryTypeEnum::TCP),
+                port(9090, "127.0.0.1", Some(19090), PortSummaryTypeEnum::TCP),
+                port(5353, "0.0.0.0", Some(5353), PortSummaryTypeEnum::UDP),
+                port(7070, "", None, PortSummaryTypeEnum::TCP),
+            ]),
+            ..full_list_entry()
+        };
+        let want = BTreeMap::from([(8080, 32768), (9090, 19090)]);
+        assert_eq!(from_list(entry).unwrap().summary.published_ports, want);
+
+        let binding = |ip: &str, port: &str| bollard::models::PortBinding {
+            host_ip: Some(ip.to_owned()),
+            host_port: Some(port.to_owned()),
+        };
+        let mut inspect = full_inspect();
+        inspect.network_settings.as_mut().unwrap().ports = Some(HashMap::from([
+            (
+                "8080/tcp".to_owned(),
+                Some(vec![
+                    binding("127.0.0.1", "18080"),
+                    binding("0.0.0.0", "32768"),
+                    binding("::", "32768"),
+                ]),
+            ),
+            (
+                "9090/tcp".to_owned(),
+                Some(vec![binding("127.0.0.1", "19090")]),
+            ),
+            (
+                "5353/udp".to_owned(),
+                Some(vec![binding("0.0.0.0", "5353")]),
+            ),
+            ("7070/tcp".to_owned(), None),
+            ("6060/tcp".to_owned(), Some(vec![binding("", "soon")])),
+        ]));
+        assert_eq!(from_inspect(inspect).unwrap().summary.published_ports, want);
+        assert!(
+            from_inspect(full_inspect())
+                .unwrap()
+                .summary
+                .published_ports
+                .is_empty()
+        );
     }
 }

@@ -11,7 +11,10 @@
 //!   `engine_unreachable` after exactly `failure_threshold` passes, and `running` again once it
 //!   answers;
 //! - a Docker daemon that cannot be reached fails connecting, and fails a pass, with a message
-//!   naming Docker and the socket, and the pass writes nothing.
+//!   naming Docker and the socket, and the pass writes nothing;
+//! - with `engine_addressing = published_port`, an engine whose port 8080 is published
+//!   (`-p 127.0.0.1::8080`) is probed at 127.0.0.1 (the socket's host) and the published port,
+//!   and one that publishes nothing is a failed probe saying so.
 //!
 //! Each test has its own managed-label value and network ([`Scope`]), so tests running in
 //! parallel never see each other's containers, and everything they make is removed when the
@@ -269,6 +272,85 @@ async fn a_labelled_container_of_a_known_game_is_adopted_and_its_snapshot_publis
         "a healthy game's record stays"
     );
     assert_eq!(backend.scheduler.calls().len(), 1, "scheduled once");
+}
+
+#[tokio::test]
+async fn published_port_addressing_reaches_the_engine_through_the_port_docker_published() {
+    let Some(adapter) = common::docker().await else {
+        return;
+    };
+    let scope = Scope::new(&adapter);
+    let network = scope.network().await;
+    let config = Config {
+        engine_addressing: EngineAddressing::PublishedPort,
+        ..config_for(&scope, &network)
+    };
+    let backend = Backend::new(&adapter, config);
+    let (published_game, published_name) = backend.known_game();
+    let (unpublished_game, unpublished_name) = backend.known_game();
+    let published = scope
+        .make_published(&published_name, &scope.managed_labels(), &network)
+        .await;
+    scope
+        .make(
+            &unpublished_name,
+            &scope.managed_labels(),
+            Command::Engine,
+            Some(&network),
+            ContainerState::Running,
+        )
+        .await;
+    assert_eq!(
+        adapter.published_address().as_deref(),
+        Some("127.0.0.1"),
+        "a daemon on a Unix socket publishes on this machine"
+    );
+    let listed = adapter
+        .list_managed(&LabelFilter::single(
+            common::MANAGED_LABEL,
+            &scope.managed_value,
+        ))
+        .await
+        .expect("list");
+    let container = listed.iter().find(|c| c.id == published).expect("listed");
+    let host_port = *container
+        .published_ports
+        .get(&8080)
+        .expect("the engine port is published");
+    assert_ne!(
+        host_port, 8080,
+        "an ephemeral port, not the container's own"
+    );
+    let inspected = adapter.inspect(&published).await.expect("inspect");
+    assert_eq!(
+        inspected.published_ports, container.published_ports,
+        "inspect agrees with the list"
+    );
+    let url = format!("http://127.0.0.1:{host_port}");
+    let engine = HttpEngine::from_config(&backend.config);
+    assert_eq!(engine_answers(&engine, &url).await, image_status());
+
+    backend.tick("adoption").await;
+    let before = Timestamp::now();
+    let report = backend.tick("a pass with probes").await;
+    assert_eq!(report.probes, 2, "{report:?}");
+    let snapshot = backend
+        .store
+        .snapshot(published_game)
+        .expect("the engine answered through its published port");
+    assert_eq!(*snapshot.state, image_status());
+    assert!(snapshot.observed_at >= before);
+    assert!(backend.store.snapshot(unpublished_game).is_none());
+    let scenario = backend.reconciler.observe().await.expect("observe");
+    assert_eq!(
+        scenario.probes[&unpublished_game],
+        galaxy_runtime_model::ProbeOutcome::Error(
+            "container publishes no host port for engine port 8080".to_owned()
+        ),
+        "never a guessed port"
+    );
+    assert!(scenario.probes[&published_game].is_ok());
+    assert_eq!(backend.record(unpublished_game).probe_failures, 1);
 }
 
 #[tokio::test]

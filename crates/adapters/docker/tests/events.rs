@@ -257,6 +257,7 @@ async fn the_watcher_reconnects_when_the_daemon_comes_back() {
         debounce: Duration::from_millis(200),
         backoff_initial: Duration::from_millis(50),
         backoff_max: Duration::from_millis(400),
+        ..EventsConfig::default()
     };
     let (wakes, cancel, handle) = watch(&through_proxy, &scope, config);
     until_subscribed(&scope, &wakes).await;

@@ -96,7 +96,8 @@ fn snapshots(ids: &[GameId], round: usize) -> Vec<Snapshot> {
                 "turn": round,
                 "players": [{"name": "a", "score": 12}, {"name": "b", "score": 7}],
                 "finished": false,
-            }).into(),
+            })
+            .into(),
             observed_at: at,
         })
         .collect()

@@ -42,7 +42,8 @@ impl SecondDaemon {
         Self::start_with(network, Vec::new())
     }
 
-    /// Like [`SecondDaemon::start`], with more arguments for dockerd (another `--host`, TLS).
+    /// Like [`SecondDaemon::start`], with more arguments for dockerd (another `--host`, TLS,
+    /// `--live-restore=false` for swarm mode, which refuses live restore).
     pub fn start_with(network: Network, listen: Vec<String>) -> Self {
         let dir = PathBuf::from(format!("/tmp/{}-{}", network.bridge, std::process::id()));
         std::fs::create_dir_all(&dir).expect("a directory for the second daemon");
@@ -84,7 +85,6 @@ impl SecondDaemon {
         let child = Command::new("dockerd")
             .args(["--config-file", &path("daemon.json")])
             .args(["--host", &self.url()])
-            .args(&self.listen)
             .args(["--data-root", &path("data")])
             .args(["--exec-root", &path("exec")])
             .args(["--pidfile", &path("docker.pid")])
@@ -92,6 +92,8 @@ impl SecondDaemon {
             .args(["--iptables=false", "--ip-masq=false"])
             .args(["--storage-driver", "vfs", "--live-restore"])
             .args(["--default-address-pool", &pool])
+            // Last, so that they can also undo a default (`--live-restore=false`).
+            .args(&self.listen)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(path("log")).expect("its log file"))

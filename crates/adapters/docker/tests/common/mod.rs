@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest};
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkCreateRequest, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, KillContainerOptionsBuilder, ListContainersOptionsBuilder,
     ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -338,6 +338,7 @@ impl Scope {
                 command,
                 network,
                 state != ContainerState::Created,
+                false,
             )
             .await
             .unwrap_or_else(|e| panic!("create test container {name}: {e}"));
@@ -349,6 +350,20 @@ impl Scope {
         id
     }
 
+    /// Makes a running engine container named `name` with `labels` on `network`, its engine
+    /// port 8080 published on an ephemeral port of 127.0.0.1 (`docker run -p 127.0.0.1::8080`);
+    /// returns its id.
+    pub async fn make_published(
+        &self,
+        name: &str,
+        labels: &BTreeMap<String, String>,
+        network: &str,
+    ) -> String {
+        self.create(name, labels, Command::Engine, Some(network), true, true)
+            .await
+            .unwrap_or_else(|e| panic!("create test container {name}: {e}"))
+    }
+
     async fn create(
         &self,
         name: &str,
@@ -356,6 +371,7 @@ impl Scope {
         command: Command,
         network: Option<&str>,
         start: bool,
+        publish: bool,
     ) -> PortResult<String> {
         let mut all_labels = self.cleanup_labels();
         all_labels.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -383,6 +399,16 @@ impl Scope {
             labels: Some(all_labels),
             host_config: Some(HostConfig {
                 network_mode: network.map(str::to_owned),
+                // Loopback only: the machine is shared, and nothing else needs to reach it.
+                port_bindings: publish.then(|| {
+                    HashMap::from([(
+                        "8080/tcp".to_owned(),
+                        Some(vec![PortBinding {
+                            host_ip: Some("127.0.0.1".to_owned()),
+                            host_port: Some(String::new()),
+                        }]),
+                    )])
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -559,7 +585,14 @@ impl DockerFixture for KitFixture<'_> {
 
     async fn create(&self, spec: &ContainerSpec) -> PortResult<String> {
         self.scope
-            .create(&spec.name, &spec.labels, Command::Idle, None, spec.running)
+            .create(
+                &spec.name,
+                &spec.labels,
+                Command::Idle,
+                None,
+                spec.running,
+                false,
+            )
             .await
     }
 
