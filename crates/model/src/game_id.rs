@@ -54,7 +54,9 @@ pub struct ParseGameIdError {
 
 /// The places of the first 16 hex digits of a hyphenated UUID, and of the last 16.
 const HIGH_DIGITS: [usize; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17];
-const LOW_DIGITS: [usize; 16] = [19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35];
+const LOW_DIGITS: [usize; 16] = [
+    19, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35,
+];
 
 /// The value of each hex digit, either case; 0xFF for every other byte.
 const HEX_DIGITS: [u8; 256] = {
@@ -227,7 +229,9 @@ mod tests {
         }
         let good = "6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f60";
         for place in 0..36 {
-            for bad in [b'g', b'G', b' ', b'/', b':', b'@', b'`', 0x00, 0x80, 0xFF, b'-'] {
+            for bad in [
+                b'g', b'G', b' ', b'/', b':', b'@', b'`', 0x00, 0x80, 0xFF, b'-',
+            ] {
                 let mut bytes = good.as_bytes().to_vec();
                 if bytes[place] == bad {
                     continue;
@@ -244,6 +248,10 @@ mod tests {
                 assert!(text.parse::<GameId>().is_err(), "{text:?} parsed");
             }
         }
-        assert!("6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f6é".parse::<GameId>().is_err());
+        assert!(
+            "6f1c0e7a-3b8d-4f7c-9e2a-1b2c3d4e5f6é"
+                .parse::<GameId>()
+                .is_err()
+        );
     }
 }

@@ -376,7 +376,9 @@ mod sort_tests {
     #[test]
     fn actions_sort_by_game_then_kind_whatever_their_order() {
         let games: Vec<GameId> = (0..40u128)
-            .map(|n| GameId::from_uuid(uuid::Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))))
+            .map(|n| {
+                GameId::from_uuid(uuid::Uuid::from_u128(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            })
             .collect();
         let mut actions = Vec::new();
         for (i, &game_id) in games.iter().enumerate() {
