@@ -263,12 +263,7 @@ fn observe_piped_into_plan_gives_the_plan_that_reconcile_applies() {
 fn status_prints_a_table_when_piped_and_json_when_asked() {
     let Some(fleet) = Fleet::new() else { return };
     let game = GameId::new_random();
-    assert_success(
-        &output(&mut fleet.db_command(&["games", "add", &game.to_string()])),
-        "games add",
-    );
-    let container = fleet.start_engine(game);
-    fleet.wait_engine(&container);
+    let container = fleet.start_registered_game(game);
     assert_success(
         &output(&mut fleet.command(&["reconcile", "--once"])),
         "adoption pass",

@@ -116,13 +116,7 @@ fn on_a_terminal_a_pass_shows_its_probing_and_off_it_nothing() {
         return;
     };
     for _ in 0..2 {
-        let game = GameId::new_random();
-        assert_success(
-            &output(&mut fleet.db_command(&["games", "add", &game.to_string()])),
-            "games add",
-        );
-        let container = fleet.start_engine(game);
-        fleet.wait_engine(&container);
+        fleet.start_registered_game(GameId::new_random());
     }
     // The adopting pass probes the two engines, piped: no progress line anywhere.
     let piped = output(&mut fleet.command(&["reconcile", "--once"]));

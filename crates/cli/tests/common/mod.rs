@@ -255,6 +255,18 @@ impl Fleet {
         command
     }
 
+    /// Registers `game_id` (`games add`), starts its managed engine container and waits until
+    /// the engine answers: a game the next pass adopts as running. Returns the container's id.
+    pub fn start_registered_game(&self, game_id: GameId) -> String {
+        assert_success(
+            &output(&mut self.db_command(&["games", "add", &game_id.to_string()])),
+            "games add",
+        );
+        let container = self.start_engine(game_id);
+        self.wait_engine(&container);
+        container
+    }
+
     /// Starts a managed engine container for `game_id` (named `galaxy-game-<id>`) and returns
     /// its id.
     pub fn start_engine(&self, game_id: GameId) -> String {
