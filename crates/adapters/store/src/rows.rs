@@ -213,7 +213,7 @@ impl From<&Snapshot> for SnapshotRow {
     fn from(snapshot: &Snapshot) -> Self {
         Self {
             game_id: snapshot.game_id.into(),
-            state: DbJson::Valid(serde_json::Value::clone(&snapshot.state)),
+            state: DbJson::Valid(std::sync::Arc::clone(&snapshot.state)),
             observed_at: snapshot.observed_at.into(),
         }
     }
@@ -227,7 +227,7 @@ impl SnapshotRow {
             ))
         })?;
         let state = match self.state {
-            DbJson::Valid(value) => std::sync::Arc::new(value),
+            DbJson::Valid(value) => value,
             DbJson::Malformed(raw) => {
                 return Err(PortError::invalid(format!(
                     "runtime_snapshots row of game {game_id}: malformed state {raw:?}: not JSON"

@@ -84,8 +84,9 @@ fn timestamp_text(at: &Timestamp) -> String {
 #[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow)]
 #[diesel(sql_type = PortableJson)]
 pub(crate) enum DbJson {
-    /// A parsed document.
-    Valid(serde_json::Value),
+    /// A parsed document, shared: a snapshot's JSON comes from the engine's answer and goes to
+    /// the row and to its bind without a copy.
+    Valid(std::sync::Arc<serde_json::Value>),
     /// Stored text that is not JSON.
     Malformed(String),
 }
@@ -186,7 +187,7 @@ mod pg {
             let bytes = value.as_bytes();
             Ok(match bytes.split_first() {
                 Some((&JSONB_VERSION, text)) => match serde_json::from_slice(text) {
-                    Ok(value) => Self::Valid(value),
+                    Ok(value) => Self::Valid(std::sync::Arc::new(value)),
                     Err(_) => Self::Malformed(String::from_utf8_lossy(text).into_owned()),
                 },
                 _ => Self::Malformed(String::from_utf8_lossy(bytes).into_owned()),
@@ -268,7 +269,7 @@ mod sqlite {
         fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
             let raw = text(value)?;
             Ok(match serde_json::from_str(&raw) {
-                Ok(value) => Self::Valid(value),
+                Ok(value) => Self::Valid(std::sync::Arc::new(value)),
                 Err(_) => Self::Malformed(raw),
             })
         }
