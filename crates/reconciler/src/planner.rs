@@ -4,7 +4,7 @@
 //! observation. The work is linear in the fleet (hash maps, one pass over containers, one over
 //! records) apart from the final sort of the plan.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use galaxy_runtime_model::{
@@ -480,6 +480,7 @@ impl Hasher for IdHasher {
 }
 
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+type IdSet<K> = HashSet<K, BuildHasherDefault<IdHasher>>;
 
 fn id_map<K, V>(capacity: usize) -> IdMap<K, V> {
     IdMap::with_capacity_and_hasher(capacity, BuildHasherDefault::default())
@@ -519,7 +520,7 @@ struct Fleet<'a, 'c> {
     /// Every managed container (R1), in the observation's order.
     managed: Vec<&'a ContainerSummary>,
     /// The duplicates (R3), by host and id: they take no part in matching (R4).
-    losers: IdMap<(&'a str, &'a str), ()>,
+    losers: IdSet<(&'a str, &'a str)>,
     /// Every managed container that takes part (duplicates left aside), by host and id; made
     /// the first time a record's container is not its game's kept one, which in a fleet at rest
     /// is never (hashing every 64-character id was a tenth of planning 100k games).
@@ -543,7 +544,7 @@ impl<'a, 'c> Fleet<'a, 'c> {
             config,
             hosts,
             managed: Vec::with_capacity(containers.len()),
-            losers: id_map(0),
+            losers: IdSet::default(),
             by_id: std::cell::OnceCell::new(),
             kept: id_map(containers.len()),
             findings: Vec::new(),
@@ -639,7 +640,7 @@ impl<'a, 'c> Fleet<'a, 'c> {
                 let loser = loser.container;
                 fleet
                     .losers
-                    .insert((loser.host.as_str(), loser.id.as_str()), ());
+                    .insert((loser.host.as_str(), loser.id.as_str()));
                 fleet.findings.push(Finding::DuplicateContainer {
                     game_id,
                     container_id: loser.id.clone(),
@@ -676,7 +677,7 @@ impl<'a, 'c> Fleet<'a, 'c> {
             let mut by_id = id_map(self.managed.len());
             for &container in &self.managed {
                 let key = (container.host.as_str(), container.id.as_str());
-                if !self.losers.contains_key(&key) {
+                if !self.losers.contains(&key) {
                     by_id.insert(key, container);
                 }
             }
