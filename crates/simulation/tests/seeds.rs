@@ -18,6 +18,11 @@ const REGRESSION_SEEDS: &[u64] = &[
 /// Seeds on which the status-only compare-and-set marks a running game removed.
 const STATUS_ONLY_SEEDS: &[u64] = &[1, 3, 7, 8, 17, 30];
 
+/// Seeds on which, with three hosts, a down host answering as an empty daemon would have its
+/// running games marked removed (invariant 10): each must still catch that flaw, and hold
+/// without it.
+const DOWN_HOST_SEEDS: &[u64] = &[2, 3, 5, 7, 8];
+
 fn options() -> Options {
     Options::default()
 }
@@ -207,5 +212,23 @@ fn a_down_host_answering_as_an_empty_daemon_fails_within_ten_seeds() {
             violation.invariant, "no record of an unobserved host is ever removed",
             "{violation}"
         );
+    }
+}
+
+#[test]
+fn the_down_host_seeds_catch_an_empty_answer_and_hold_on_real_hosts() {
+    let flawed = Options {
+        flaw: Some(Flaw::DownHostListsEmpty),
+        ..three_hosts()
+    };
+    for &seed in DOWN_HOST_SEEDS {
+        let violation = run(seed, &flawed)
+            .violation
+            .unwrap_or_else(|| panic!("seed {seed} no longer catches a down host listing nothing"));
+        assert_eq!(
+            violation.invariant, "no record of an unobserved host is ever removed",
+            "seed {seed}: {violation}"
+        );
+        assert_holds(&run(seed, &three_hosts()), &three_hosts());
     }
 }
