@@ -4,6 +4,9 @@
 //! the machine runs, where criterion's times do.
 //!
 //! `PLAN_GAMES=100000 PLAN_ROUNDS=5 cargo bench -p galaxy-runtime-reconciler --bench plan_once`
+//!
+//! With `PLAN_JSON=<file>` the last round's plan is written there as JSON, so that a change of
+//! the planner's layout can be checked to plan exactly as the build before it.
 
 use std::time::Instant;
 
@@ -28,6 +31,10 @@ fn main() {
         let planned = plan(&observation, &config);
         times.push(started.elapsed());
         actions = planned.actions.len();
+        if let Some(path) = std::env::var_os("PLAN_JSON") {
+            let json = serde_json::to_vec_pretty(&planned).expect("a plan is JSON");
+            std::fs::write(&path, json).expect("the plan file can be written");
+        }
         drop(planned);
     }
     times.sort();

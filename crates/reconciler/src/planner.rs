@@ -56,14 +56,13 @@ pub fn observation_needs<'a>(
 ) -> ObservationNeeds<'a> {
     // No outcome yet: these are the needs of the observation that will hold them.
     static NO_PROBES: BTreeMap<GameId, ProbeOutcome> = BTreeMap::new();
-    let (fleet, captured) = Fleet::new(Hosts::new(hosts), containers, records, &NO_PROBES, config);
+    let (fleet, matched) = Fleet::new(Hosts::new(hosts), containers, records, &NO_PROBES, config);
     let mut probes: Vec<ProbeTarget> = records
         .iter()
-        .zip(captured)
+        .zip(matched)
         .filter(|(r, _)| pass.is_full() && needs_probe(r.status))
-        .filter_map(|(record, captured)| {
-            let kept = fleet.captured_container(record, captured);
-            let container = fleet.match_record(record, fleet.hosts.of(record), kept)?;
+        .filter_map(|(record, matched)| {
+            let container = matched.container?;
             container.is_running().then_some(ProbeTarget {
                 game_id: record.game_id,
                 record,
@@ -91,7 +90,7 @@ pub fn observation_needs<'a>(
 /// the containers, records and games in the observation (container ids are unique, as Docker
 /// guarantees).
 pub fn plan(observation: &Observation, config: &Config) -> Plan {
-    let (fleet, captured) = Fleet::new(
+    let (fleet, matched) = Fleet::new(
         Hosts::new(&observation.hosts),
         &observation.containers,
         &observation.records,
@@ -102,11 +101,10 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
     let mut findings = fleet.findings.clone();
     let mut tally = HostTally::default();
 
-    for (record, captured) in observation.records.iter().zip(captured) {
-        let kept = fleet.captured(record, captured);
+    for (record, matched) in observation.records.iter().zip(matched) {
         plan_record(
             record,
-            kept,
+            matched,
             &fleet,
             observation,
             config,
@@ -115,6 +113,7 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
             &mut findings,
         );
     }
+    tally.close_run();
     tally.unavailable_hosts(&observation.hosts, &mut findings);
 
     // R10: kept containers of games without any record. Without the projections (their load
@@ -164,11 +163,11 @@ pub fn plan(observation: &Observation, config: &Config) -> Plan {
     Plan::new(actions, findings)
 }
 
-/// R5–R9 (and R6′) for one record, whose game's kept container (R3) is `kept`.
+/// R5–R9 (and R6′) for one record, with its game's kept container (R3) and its own (R4).
 #[allow(clippy::too_many_arguments)] // the record, what it is planned from, what it adds to
 fn plan_record<'a>(
     record: &'a RuntimeRecord,
-    kept: Option<Kept<'a>>,
+    matched: Matched<'a>,
     fleet: &Fleet<'a, '_>,
     observation: &Observation,
     config: &Config,
@@ -177,6 +176,7 @@ fn plan_record<'a>(
     findings: &mut Vec<Finding>,
 ) {
     let game_id = record.game_id;
+    let kept = matched.kept;
     if record.is_terminal() {
         // R5: never acted on; a container still around is worth a look.
         if let Some(kept) = kept {
@@ -194,7 +194,7 @@ fn plan_record<'a>(
     tally.live(host);
 
     // R4 / R6′ / R6
-    let Some(container) = fleet.match_record(record, host, kept.map(|k| k.container)) else {
+    let Some(container) = matched.container else {
         if !fleet.hosts.observed(host) {
             tally.unobserved(host);
         } else if in_start_grace {
@@ -212,7 +212,7 @@ fn plan_record<'a>(
     };
 
     // R7: across hosts too.
-    if container.id != record.current_container_id || container.host != host {
+    if !matched.own {
         actions.push(Action::Rebind {
             game_id,
             container_id: container.id.clone(),
@@ -336,6 +336,10 @@ impl<'a> Hosts<'a> {
 struct HostTally<'a> {
     /// Non-terminal records by host.
     live: IdMap<&'a str, u64>,
+    /// The host last counted as live and its count not yet added to `live`: records come
+    /// mostly grouped by host (all on `""` without several hosts), so counting them needs no
+    /// hashing but at a change of host.
+    run: Option<(&'a str, u64)>,
     /// Unobserved records by host.
     unobserved: IdMap<&'a str, u64>,
     /// The host of each game the plan removes.
@@ -344,7 +348,21 @@ struct HostTally<'a> {
 
 impl<'a> HostTally<'a> {
     fn live(&mut self, host: &'a str) {
-        *self.live.entry(host).or_default() += 1;
+        match &mut self.run {
+            Some((current, count)) if same_str(current, host) => *count += 1,
+            run => {
+                if let Some((current, count)) = run.replace((host, 1)) {
+                    *self.live.entry(current).or_default() += count;
+                }
+            }
+        }
+    }
+
+    /// Adds the last run of live records to their host's count.
+    fn close_run(&mut self) {
+        if let Some((host, count)) = self.run.take() {
+            *self.live.entry(host).or_default() += count;
+        }
     }
 
     fn unobserved(&mut self, host: &'a str) {
@@ -498,18 +516,25 @@ struct Kept<'a> {
     probe: Option<&'a ProbeOutcome>,
 }
 
-/// What planning a record starts from, found in the one pass over the records that marks the
-/// games with a record: its game's kept container, final once no record can change it.
+/// What planning a record starts from: its game's kept container (R3) and its own (R4).
 #[derive(Clone, Copy)]
-enum Captured<'a> {
-    /// The game's kept container, which no other record can change (the game has a single
-    /// candidate container, so R3 has nothing to decide).
-    Kept(Kept<'a>),
-    /// No recognised container of the game.
-    NoContainer,
-    /// The game has several candidates, and a record's own container wins among them (R3):
-    /// look it up once every record has had its say.
-    LookUp,
+struct Matched<'a> {
+    /// The game's kept container, if the game has a recognised one.
+    kept: Option<Kept<'a>>,
+    /// R4, for a non-terminal record: the container with its container id on its (effective)
+    /// host, else its game's kept one on any host.
+    container: Option<&'a ContainerSummary>,
+    /// Whether `container` is the record's own: its container id on its host (no R7).
+    own: bool,
+}
+
+/// Where a record's R4 match stands once its game's kept container is final.
+#[derive(Clone, Copy)]
+enum Pending<'a> {
+    /// Decided.
+    Matched(Matched<'a>),
+    /// The kept container (if any) is not the record's own: look its own up by id.
+    ById(Option<Kept<'a>>),
 }
 
 /// R1–R4: the managed containers, indexed, with the findings they give.
@@ -521,10 +546,6 @@ struct Fleet<'a, 'c> {
     managed: Vec<&'a ContainerSummary>,
     /// The duplicates (R3), by host and id: they take no part in matching (R4).
     losers: IdSet<(&'a str, &'a str)>,
-    /// Every managed container that takes part (duplicates left aside), by host and id; made
-    /// the first time a record's container is not its game's kept one, which in a fleet at rest
-    /// is never (hashing every 64-character id was a tenth of planning 100k games).
-    by_id: std::cell::OnceCell<IdMap<(&'a str, &'a str), &'a ContainerSummary>>,
     /// The kept container of each recognised game id.
     kept: IdMap<GameId, Kept<'a>>,
     /// R2, R3 and R11 findings.
@@ -533,19 +554,23 @@ struct Fleet<'a, 'c> {
 
 impl<'a, 'c> Fleet<'a, 'c> {
     /// The fleet, and for each record (in order) what planning it starts from.
+    ///
+    /// A record is usually matched to its game's kept container (same id, same host): then no
+    /// id lookup is needed. The few that are not are looked up together, in one scan of the
+    /// containers, rather than by an index of every container by id (hashing every
+    /// 64-character id was a fifth of planning 100k games with a few vanished containers).
     fn new(
         hosts: Hosts<'a>,
         containers: &'a [ContainerSummary],
         records: &'a [RuntimeRecord],
         probes: &'a BTreeMap<GameId, ProbeOutcome>,
         config: &'c Config,
-    ) -> (Self, Vec<Captured<'a>>) {
+    ) -> (Self, Vec<Matched<'a>>) {
         let mut fleet = Self {
             config,
             hosts,
             managed: Vec::with_capacity(containers.len()),
             losers: IdSet::default(),
-            by_id: std::cell::OnceCell::new(),
             kept: id_map(containers.len()),
             findings: Vec::new(),
         };
@@ -610,18 +635,25 @@ impl<'a, 'c> Fleet<'a, 'c> {
 
         // One pass over the records: mark the games that have one, and let a record's own
         // container be kept when it is among its game's contenders (R3, first criterion).
-        let mut captured = Vec::with_capacity(records.len());
+        let mut pending = Vec::with_capacity(records.len());
         for record in records {
-            let Some(kept) = fleet.kept.get_mut(&record.game_id) else {
-                captured.push(Captured::NoContainer);
-                continue;
-            };
-            kept.recorded = true;
+            let kept = fleet.kept.get_mut(&record.game_id);
             let Some(list) = contenders.get_mut(&record.game_id) else {
-                captured.push(Captured::Kept(*kept));
+                let kept = kept.map(|kept| {
+                    kept.recorded = true;
+                    *kept
+                });
+                // The game has a single candidate container, so R3 has nothing to decide and
+                // no other record can change its kept container.
+                pending.push(Some(fleet.match_kept(record, kept)));
                 continue;
             };
-            captured.push(Captured::LookUp);
+            // The game has several candidates, and a record's own container wins among them
+            // (R3): it is matched once every record has had its say.
+            pending.push(None);
+            // A game with contenders has a kept container.
+            let Some(kept) = kept else { continue };
+            kept.recorded = true;
             let host = fleet.hosts.of(record);
             let is_own =
                 |c: &ContainerSummary| c.id == record.current_container_id && c.host == host;
@@ -650,39 +682,102 @@ impl<'a, 'c> Fleet<'a, 'c> {
                 });
             }
         }
-        (fleet, captured)
+
+        let mut matched = Vec::with_capacity(records.len());
+        let mut by_id = Vec::new();
+        for (index, (record, pending)) in records.iter().zip(pending).enumerate() {
+            let pending = pending.unwrap_or_else(|| {
+                let kept = fleet.kept.get(&record.game_id).copied();
+                fleet.match_kept(record, kept)
+            });
+            matched.push(match pending {
+                Pending::Matched(decided) => decided,
+                Pending::ById(kept) => {
+                    by_id.push(index);
+                    Matched {
+                        kept,
+                        container: kept.map(|k| k.container),
+                        own: false,
+                    }
+                }
+            });
+        }
+        fleet.match_by_id(records, &by_id, &mut matched);
+        (fleet, matched)
     }
 
-    /// The kept container of a record's game, from what the pass over the records captured.
-    fn captured(&self, record: &RuntimeRecord, captured: Captured<'a>) -> Option<Kept<'a>> {
-        match captured {
-            Captured::Kept(kept) => Some(kept),
-            Captured::NoContainer => None,
-            Captured::LookUp => self.kept.get(&record.game_id).copied(),
+    /// R4 where the record's own container is its game's kept one, or it has none: decided
+    /// without a lookup. Otherwise the lookup by id is left to [`Self::match_by_id`].
+    fn match_kept(&self, record: &RuntimeRecord, kept: Option<Kept<'a>>) -> Pending<'a> {
+        let decided = |container: Option<&'a ContainerSummary>, own| {
+            Pending::Matched(Matched {
+                kept,
+                container,
+                own,
+            })
+        };
+        if record.is_terminal() {
+            return decided(None, false);
+        }
+        let host = self.hosts.of(record);
+        let recorded = record.current_container_id.as_str();
+        let kept_container = kept.map(|k| k.container);
+        match kept_container {
+            Some(c) if c.id == recorded && c.host == host => decided(kept_container, true),
+            // No container id to look up: the kept container, if any (R4's fallback).
+            _ if recorded.is_empty() => decided(kept_container, false),
+            _ => Pending::ById(kept),
         }
     }
 
-    /// [`Self::captured`]'s container.
-    fn captured_container(
+    /// R4 for the records at `indices`, whose own container is not their game's kept one: the
+    /// container with the record's id on its host (duplicates left aside), else the kept one.
+    ///
+    /// One scan of the managed containers, each checked against the few wanted ids by a
+    /// fingerprint of its id's first bytes (its whole id is read only when that matches),
+    /// instead of hashing every container's id into an index.
+    fn match_by_id(
         &self,
-        record: &RuntimeRecord,
-        captured: Captured<'a>,
-    ) -> Option<&'a ContainerSummary> {
-        self.captured(record, captured).map(|kept| kept.container)
-    }
-
-    /// [`Self::by_id`], made on first use.
-    fn by_id(&self) -> &IdMap<(&'a str, &'a str), &'a ContainerSummary> {
-        self.by_id.get_or_init(|| {
-            let mut by_id = id_map(self.managed.len());
-            for &container in &self.managed {
-                let key = (container.host.as_str(), container.id.as_str());
-                if !self.losers.contains(&key) {
-                    by_id.insert(key, container);
-                }
+        records: &'a [RuntimeRecord],
+        indices: &[usize],
+        matched: &mut [Matched<'a>],
+    ) {
+        if indices.is_empty() {
+            return;
+        }
+        let mut fingerprints: IdSet<u64> = IdSet::default();
+        let mut wanted: IdMap<(&str, &str), Option<&'a ContainerSummary>> = id_map(indices.len());
+        for &index in indices {
+            let record = &records[index];
+            fingerprints.insert(fingerprint(&record.current_container_id));
+            wanted.insert(
+                (self.hosts.of(record), record.current_container_id.as_str()),
+                None,
+            );
+        }
+        for &container in &self.managed {
+            if !fingerprints.contains(&fingerprint(&container.id)) {
+                continue;
             }
-            by_id
-        })
+            let key = (container.host.as_str(), container.id.as_str());
+            if let Some(found) = wanted.get_mut(&key)
+                && !self.losers.contains(&key)
+            {
+                // Container ids are unique per host; should two be alike, the later one wins.
+                *found = Some(container);
+            }
+        }
+        for &index in indices {
+            let record = &records[index];
+            let host = self.hosts.of(record);
+            let matched = &mut matched[index];
+            if let Some(own) = wanted[&(host, record.current_container_id.as_str())] {
+                matched.container = Some(own);
+                matched.own = true;
+            } else if let Some(kept) = matched.container {
+                matched.own = kept.id == record.current_container_id && kept.host == host;
+            }
+        }
     }
 
     /// R11: the engine version label when acceptable, else `""`.
@@ -691,26 +786,6 @@ impl<'a, 'c> Fleet<'a, 'c> {
             .1
             .filter(|v| is_acceptable_version(v))
             .unwrap_or("")
-    }
-
-    /// R4: the container of a non-terminal record whose (effective) host is `host`, if any:
-    /// the one with its container id on its host, else its game's kept one on any host.
-    fn match_record(
-        &self,
-        record: &RuntimeRecord,
-        host: &str,
-        kept: Option<&'a ContainerSummary>,
-    ) -> Option<&'a ContainerSummary> {
-        let recorded = record.current_container_id.as_str();
-        if recorded.is_empty() {
-            return kept;
-        }
-        // Usually the recorded container is the game's kept one: then no id lookup (hashing a
-        // 64-character id) is needed to know the id lookup would find it.
-        if let Some(container) = kept.filter(|c| c.id == recorded && c.host == host) {
-            return Some(container);
-        }
-        self.by_id().get(&(host, recorded)).copied().or(kept)
     }
 }
 
@@ -732,6 +807,22 @@ fn our_labels<'a>(
         }
     }
     (managed, version)
+}
+
+/// Whether two strings are alike, at once when they are the same string.
+fn same_str(a: &str, b: &str) -> bool {
+    std::ptr::eq(a, b) || a == b
+}
+
+/// The first eight bytes of a container id and its length, as one word: container ids are
+/// random hexadecimal (or, in scenarios, distinct within their first bytes often enough), so
+/// this tells most ids apart without reading their whole text.
+fn fingerprint(id: &str) -> u64 {
+    let bytes = id.as_bytes();
+    let mut word = [0u8; 8];
+    let head = &bytes[..bytes.len().min(8)];
+    word[..head.len()].copy_from_slice(head);
+    u64::from_le_bytes(word) ^ (bytes.len() as u64).rotate_left(56)
 }
 
 /// R3 after its first criterion: whether `candidate` should be kept over `current` — running
