@@ -358,6 +358,32 @@ fn r4_match_by_container_id_before_game_id() {
 }
 
 #[test]
+fn r4_ids_alike_in_their_first_characters_are_told_apart() {
+    // Ids of one length that differ only past their first eight characters: game 1's record
+    // names its renamed container, game 3's a container that is gone. Neither is taken for
+    // game 2's container.
+    let mut obs = observe(
+        vec![
+            container("container-0001", "/renamed-by-hand", ContainerState::Running),
+            game_container("container-0002", 2),
+        ],
+        vec![
+            record(1, Running, "container-0001"),
+            record(2, Running, "container-0002"),
+            record(3, Running, "container-0003"),
+        ],
+    );
+    ok_probe(&mut obs, 1);
+    ok_probe(&mut obs, 2);
+    let p = run(&obs);
+    assert_eq!(
+        p.actions,
+        vec![snapshot(1), snapshot(2), removed(3, Running)],
+        "game 1 on its own container by id, game 3 removed, no rebind"
+    );
+}
+
+#[test]
 fn r4_empty_container_id_matches_by_game_id() {
     let mut obs = observe(vec![game_container("c1", 1)], vec![record(1, Starting, "")]);
     ok_probe(&mut obs, 1);
