@@ -54,13 +54,20 @@ pub fn observation_needs<'a>(
     config: &Config,
     pass: PassKind,
 ) -> ObservationNeeds<'a> {
+    if !pass.is_full() {
+        // Nothing to probe: the unrecorded games alone, without matching a record to anything.
+        return ObservationNeeds {
+            unrecorded_games: unrecorded_games(containers, records, config),
+            probes: Vec::new(),
+        };
+    }
     // No outcome yet: these are the needs of the observation that will hold them.
     static NO_PROBES: BTreeMap<GameId, ProbeOutcome> = BTreeMap::new();
     let (fleet, matched) = Fleet::new(Hosts::new(hosts), containers, records, &NO_PROBES, config);
     let mut probes: Vec<ProbeTarget> = records
         .iter()
         .zip(matched)
-        .filter(|(r, _)| pass.is_full() && needs_probe(r.status))
+        .filter(|(r, _)| needs_probe(r.status))
         .filter_map(|(record, matched)| {
             let container = matched.container?;
             container.is_running().then_some(ProbeTarget {
@@ -82,6 +89,28 @@ pub fn observation_needs<'a>(
         unrecorded_games,
         probes,
     }
+}
+
+/// The games of the managed, recognised containers (R1, R2) that have no record at all, sorted:
+/// the games R10 asks projections for. The keys of [`Fleet::kept`] without a record, found
+/// without R3 or matching, which only a full pass needs.
+fn unrecorded_games(
+    containers: &[ContainerSummary],
+    records: &[RuntimeRecord],
+    config: &Config,
+) -> Vec<GameId> {
+    let mut recorded: IdSet<GameId> = IdSet::default();
+    recorded.reserve(records.len());
+    recorded.extend(records.iter().map(|r| r.game_id));
+    let mut games: Vec<GameId> = containers
+        .iter()
+        .filter(|c| our_labels(c, config).0 == Some(config.managed_label_value.as_str()))
+        .filter_map(|c| game_id_of(c.bare_name(), &config.container_name_prefix))
+        .filter(|game_id| !recorded.contains(game_id))
+        .collect();
+    games.sort_unstable();
+    games.dedup();
+    games
 }
 
 /// Turns an observation into a plan by the rules R1–R13 of the contract.

@@ -6,7 +6,7 @@ use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, HostObservation, Observation,
     PassKind, ProbeOutcome, RuntimeRecord, RuntimeStatus, Scenario, Timestamp,
 };
-use galaxy_runtime_reconciler::{Action, Finding, plan};
+use galaxy_runtime_reconciler::{Action, Finding, observation_needs, plan};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -203,6 +203,21 @@ proptest! {
         let quick_actions: Vec<&Action> = quick.actions.iter().collect();
         prop_assert_eq!(quick_actions, without);
         prop_assert_eq!(quick.findings, full.findings);
+    }
+
+    /// A quick pass's observe step loads the projections of the same unrecorded games as a
+    /// full pass's (found without matching records), and probes nothing.
+    #[test]
+    fn a_quick_pass_needs_the_full_pass_s_projections_and_no_probe(
+        obs in observation(),
+        config in config(),
+    ) {
+        let needs = |pass| {
+            observation_needs(&obs.hosts, &obs.containers, &obs.records, &config, pass)
+        };
+        let (full, quick) = (needs(PassKind::Full), needs(PassKind::Quick));
+        prop_assert_eq!(&quick.unrecorded_games, &full.unrecorded_games);
+        prop_assert!(quick.probes.is_empty());
     }
 
     #[test]

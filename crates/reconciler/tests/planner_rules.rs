@@ -364,7 +364,11 @@ fn r4_ids_alike_in_their_first_characters_are_told_apart() {
     // game 2's container.
     let mut obs = observe(
         vec![
-            container("container-0001", "/renamed-by-hand", ContainerState::Running),
+            container(
+                "container-0001",
+                "/renamed-by-hand",
+                ContainerState::Running,
+            ),
             game_container("container-0002", 2),
         ],
         vec![
