@@ -67,7 +67,7 @@ impl LateDaemon {
 
 #[async_trait::async_trait]
 impl DockerPort for LateDaemon {
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>> {
         self.adapter().await?.list_managed(filter).await
     }
 

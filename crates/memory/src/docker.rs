@@ -1,11 +1,12 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use galaxy_runtime_model::{Config, ContainerState, ContainerSummary, GameId, Timestamp};
 use galaxy_runtime_ports::{DockerPort, LabelFilter, PortError, PortResult};
 
 use crate::lock;
+use crate::table::Table;
 
 /// A method of [`MemoryDocker`]'s port, to aim an injected failure at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,7 +30,9 @@ pub struct DockerCalls {
 
 #[derive(Default)]
 struct State {
-    containers: BTreeMap<String, ContainerSummary>,
+    /// By id, listed in the order they were added (as Docker lists by creation), shared with
+    /// the listings handed out.
+    containers: Table<String, ContainerSummary>,
     calls: DockerCalls,
     failures: HashMap<DockerMethod, VecDeque<PortError>>,
     unavailable: bool,
@@ -216,12 +219,21 @@ impl MemoryDocker {
 
     /// A container, without counting a call or failing.
     pub fn container(&self, container_id: &str) -> Option<ContainerSummary> {
-        lock(&self.state).containers.get(container_id).cloned()
+        lock(&self.state)
+            .containers
+            .get(container_id)
+            .map(|c| ContainerSummary::clone(c))
     }
 
     /// Every container, sorted by id, without counting a call or failing.
     pub fn containers(&self) -> Vec<ContainerSummary> {
-        lock(&self.state).containers.values().cloned().collect()
+        let mut containers: Vec<_> = lock(&self.state)
+            .containers
+            .values()
+            .map(|c| ContainerSummary::clone(c))
+            .collect();
+        containers.sort_by(|a, b| a.id.cmp(&b.id));
+        containers
     }
 
     /// While `true`, every port call fails with [`PortError::Unavailable`], as when the daemon
@@ -276,7 +288,7 @@ impl MemoryDocker {
 
 #[async_trait]
 impl DockerPort for MemoryDocker {
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>> {
         let state = self.begin(DockerMethod::ListManaged)?;
         Ok(state
             .containers
@@ -291,7 +303,7 @@ impl DockerPort for MemoryDocker {
         state
             .containers
             .get(container_id)
-            .cloned()
+            .map(|c| ContainerSummary::clone(c))
             .ok_or_else(|| no_such_container(container_id))
     }
 }

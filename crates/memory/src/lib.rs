@@ -83,6 +83,7 @@ mod leader;
 mod lobby;
 mod scheduler;
 mod store;
+mod table;
 mod world;
 
 pub use cache::MemoryCache;

@@ -13,6 +13,7 @@ use galaxy_runtime_ports::{
 };
 
 use crate::lock;
+use crate::table::Table;
 
 /// A method of [`MemoryStore`], to aim an injected failure at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,7 +156,8 @@ impl StoreCalls {
 
 #[derive(Default)]
 struct State {
-    records: BTreeMap<GameId, RuntimeRecord>,
+    /// By game id, listed in the order they were added, shared with the listings handed out.
+    records: Table<GameId, RuntimeRecord>,
     games: BTreeMap<GameId, GameProjection>,
     snapshots: BTreeMap<GameId, Snapshot>,
     calls: StoreCalls,
@@ -438,12 +440,21 @@ impl MemoryStore {
 
     /// A game's record, without counting a call or failing.
     pub fn record(&self, game_id: GameId) -> Option<RuntimeRecord> {
-        lock(&self.state).records.get(&game_id).cloned()
+        lock(&self.state)
+            .records
+            .get(&game_id)
+            .map(|r| RuntimeRecord::clone(r))
     }
 
     /// Every record, sorted by game id, without counting a call or failing.
     pub fn records(&self) -> Vec<RuntimeRecord> {
-        lock(&self.state).records.values().cloned().collect()
+        let mut records: Vec<_> = lock(&self.state)
+            .records
+            .values()
+            .map(|r| RuntimeRecord::clone(r))
+            .collect();
+        records.sort_by_key(|r| r.game_id);
+        records
     }
 
     /// Every game projection, sorted by game id, without counting a call or failing.
@@ -501,14 +512,14 @@ impl MemoryStore {
 
 #[async_trait]
 impl StorePort for MemoryStore {
-    async fn list_records(&self) -> PortResult<Vec<RuntimeRecord>> {
+    async fn list_records(&self) -> PortResult<Vec<Arc<RuntimeRecord>>> {
         let state = self.begin(StoreMethod::ListRecords)?;
         Ok(state.records.values().cloned().collect())
     }
 
     async fn get_record(&self, game_id: GameId) -> PortResult<Option<RuntimeRecord>> {
         let state = self.begin(StoreMethod::GetRecord)?;
-        Ok(state.records.get(&game_id).cloned())
+        Ok(state.records.get(&game_id).map(|r| RuntimeRecord::clone(r)))
     }
 
     async fn create_record(&self, record: RuntimeRecord) -> PortResult<RuntimeRecord> {
@@ -623,8 +634,11 @@ impl StorePort for MemoryStore {
         // A game named twice is answered once, with its final row.
         let mut updated = BTreeSet::new();
         for update in updates {
-            if let Some(record) = write.records.get_mut(&update.game_id)
-                && update.expected.matches(record)
+            if write
+                .records
+                .get(&update.game_id)
+                .is_some_and(|record| update.expected.matches(record))
+                && let Some(record) = write.records.get_mut(&update.game_id)
             {
                 record.probe_failures = update.failures;
                 updated.insert(update.game_id);
@@ -632,7 +646,7 @@ impl StorePort for MemoryStore {
         }
         let rows = updated
             .into_iter()
-            .filter_map(|id| write.records.get(&id).cloned())
+            .filter_map(|id| write.records.get(&id).map(|r| RuntimeRecord::clone(r)))
             .collect();
         write.answer(rows)
     }

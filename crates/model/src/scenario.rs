@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -83,10 +84,11 @@ pub struct Observation {
     pub hosts: Vec<HostObservation>,
     /// The time of the pass.
     pub now: Timestamp,
-    /// The managed containers Docker listed.
-    pub containers: Vec<ContainerSummary>,
-    /// Every runtime record.
-    pub records: Vec<RuntimeRecord>,
+    /// The managed containers Docker listed. Shared, not owned: an adapter that holds the
+    /// containers itself (the memory adapters) lists them without copying the fleet.
+    pub containers: Vec<Arc<ContainerSummary>>,
+    /// Every runtime record, shared as the containers are.
+    pub records: Vec<Arc<RuntimeRecord>>,
     /// The projections of the games that have a container but no record.
     pub games: Vec<GameProjection>,
     /// The probe outcomes, by game id.
@@ -131,10 +133,10 @@ pub struct Scenario {
     pub config: Config,
     /// The managed containers.
     #[serde(default)]
-    pub containers: Vec<ContainerSummary>,
+    pub containers: Vec<Arc<ContainerSummary>>,
     /// Every runtime record.
     #[serde(default)]
-    pub records: Vec<RuntimeRecord>,
+    pub records: Vec<Arc<RuntimeRecord>>,
     /// Game projections.
     #[serde(default)]
     pub games: Vec<GameProjection>,

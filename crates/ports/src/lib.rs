@@ -91,8 +91,12 @@ pub trait DockerPort: Send + Sync + 'static {
     /// in **one** call to the runtime. A container the runtime describes incompletely is
     /// returned with what is known, never dropped silently.
     ///
+    /// Each container comes in an [`Arc`], so that an adapter that keeps containers in memory
+    /// hands out what it holds instead of a copy of the fleet; a listing is still a snapshot,
+    /// which later changes do not alter.
+    ///
     /// Errors: [`PortError::Unavailable`] when the runtime cannot be reached.
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>>;
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>>;
 
     /// One container by id, whatever its labels.
     ///
@@ -317,8 +321,9 @@ pub struct ProbeFailuresUpdate {
 #[async_trait]
 pub trait StorePort: Send + Sync + 'static {
     /// Every runtime record, in one call. A row that cannot be read (unknown status, malformed
-    /// value) is an [`PortError::Invalid`] naming its game id and the value.
-    async fn list_records(&self) -> PortResult<Vec<RuntimeRecord>>;
+    /// value) is an [`PortError::Invalid`] naming its game id and the value. Shared, as
+    /// [`DockerPort::list_managed`]'s containers are.
+    async fn list_records(&self) -> PortResult<Vec<Arc<RuntimeRecord>>>;
 
     /// One record; `Ok(None)` when the game has none.
     async fn get_record(&self, game_id: GameId) -> PortResult<Option<RuntimeRecord>>;
@@ -556,7 +561,7 @@ pub trait Component: Send + Sync {
 
 #[async_trait]
 impl<T: DockerPort + ?Sized> DockerPort for Arc<T> {
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>> {
         (**self).list_managed(filter).await
     }
     async fn inspect(&self, container_id: &str) -> PortResult<ContainerSummary> {

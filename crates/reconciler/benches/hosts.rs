@@ -32,7 +32,7 @@ struct Slow {
 
 #[async_trait]
 impl DockerPort for Slow {
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>> {
         tokio::time::sleep(self.delay).await;
         self.inner.list_managed(filter).await
     }

@@ -72,7 +72,7 @@ pub(crate) struct PlanBasis<'a> {
     /// The time of the observation.
     pub now: Timestamp,
     /// The records the plan saw.
-    pub records: &'a [RuntimeRecord],
+    pub records: &'a [Arc<RuntimeRecord>],
     /// The probe outcomes the plan saw.
     pub probes: &'a BTreeMap<GameId, ProbeOutcome>,
 }

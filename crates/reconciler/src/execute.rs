@@ -103,7 +103,7 @@ pub(crate) async fn apply(
 /// status change or a probe-failure counter, as the plan saw them. Only those: a pass at rest
 /// writes no record, and copying every record's ids into a map was a tenth of a quick pass of
 /// 100k games that changed nothing.
-fn expectations(records: &[RuntimeRecord], plan: &Plan) -> HashMap<GameId, Expected> {
+fn expectations(records: &[Arc<RuntimeRecord>], plan: &Plan) -> HashMap<GameId, Expected> {
     let written: HashSet<GameId> = plan
         .actions
         .iter()

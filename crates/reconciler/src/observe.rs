@@ -2,6 +2,7 @@
 //! Reads only.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -134,7 +135,7 @@ async fn list_hosts(
     ports: &Ports,
     config: &Config,
     filter: &LabelFilter,
-) -> Result<(Vec<HostObservation>, Vec<ContainerSummary>), PortError> {
+) -> Result<(Vec<HostObservation>, Vec<Arc<ContainerSummary>>), PortError> {
     let timeout = config.docker_list_timeout;
     let listings = futures_util::future::join_all(ports.docker.iter().map(|host| async move {
         let listed = match tokio::time::timeout(timeout, host.port.list_managed(filter)).await {
@@ -161,7 +162,10 @@ async fn list_hosts(
         match listed {
             Ok(mut listed) => {
                 for container in &mut listed {
-                    container.host.clone_from(&host.name);
+                    // An adapter that already names its host is not copied.
+                    if container.host != host.name {
+                        Arc::make_mut(container).host.clone_from(&host.name);
+                    }
                 }
                 containers.append(&mut listed);
                 hosts.push(HostObservation::listed(&host.name));
@@ -182,7 +186,7 @@ async fn list_hosts(
         // The pass's error names a host, as the warn lines above do: with one named host (a
         // TLS host refusing its certificates, say) it is the only line an operator may read.
         Some((name, e)) if hosts.iter().all(|h| h.error.is_some()) => Err(PortError::shared(
-            &std::sync::Arc::new(e),
+            &Arc::new(e),
             &format!("every Docker host failed to list; Docker host {name:?}"),
         )),
         _ => Ok((hosts, containers)),

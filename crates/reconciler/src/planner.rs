@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, HostObservation, Observation,
@@ -49,8 +50,8 @@ pub struct ObservationNeeds<'a> {
 /// engines to probe (none in a quick pass, which does not apply R9).
 pub fn observation_needs<'a>(
     hosts: &'a [HostObservation],
-    containers: &'a [ContainerSummary],
-    records: &'a [RuntimeRecord],
+    containers: &'a [Arc<ContainerSummary>],
+    records: &'a [Arc<RuntimeRecord>],
     config: &Config,
     pass: PassKind,
 ) -> ObservationNeeds<'a> {
@@ -95,8 +96,8 @@ pub fn observation_needs<'a>(
 /// the games R10 asks projections for. The keys of [`Fleet::kept`] without a record, found
 /// without R3 or matching, which only a full pass needs.
 fn unrecorded_games(
-    containers: &[ContainerSummary],
-    records: &[RuntimeRecord],
+    containers: &[Arc<ContainerSummary>],
+    records: &[Arc<RuntimeRecord>],
     config: &Config,
 ) -> Vec<GameId> {
     let mut recorded: IdSet<GameId> = IdSet::default();
@@ -590,8 +591,8 @@ impl<'a, 'c> Fleet<'a, 'c> {
     /// 64-character id was a fifth of planning 100k games with a few vanished containers).
     fn new(
         hosts: Hosts<'a>,
-        containers: &'a [ContainerSummary],
-        records: &'a [RuntimeRecord],
+        containers: &'a [Arc<ContainerSummary>],
+        records: &'a [Arc<RuntimeRecord>],
         probes: &'a BTreeMap<GameId, ProbeOutcome>,
         config: &'c Config,
     ) -> (Self, Vec<Matched<'a>>) {
@@ -767,7 +768,7 @@ impl<'a, 'c> Fleet<'a, 'c> {
     /// instead of hashing every container's id into an index.
     fn match_by_id(
         &self,
-        records: &'a [RuntimeRecord],
+        records: &'a [Arc<RuntimeRecord>],
         indices: &[usize],
         matched: &mut [Matched<'a>],
     ) {

@@ -87,7 +87,11 @@ async fn list_records_fails_no_writes_and_containers_listed_first() {
         .expect_list_managed()
         .times(1)
         .in_sequence(&mut seq)
-        .returning(|_| Ok(vec![container("c1", gid(1), ContainerState::Running)]));
+        .returning(|_| {
+            Ok(vec![
+                container("c1", gid(1), ContainerState::Running).into(),
+            ])
+        });
     m.store
         .expect_list_records()
         .times(1)
@@ -920,10 +924,10 @@ async fn batches_go_to_the_store_whole() {
 async fn probes_are_bounded_by_probe_concurrency() {
     let n = 200u32;
     let containers: Vec<_> = (0..n)
-        .map(|i| container(&format!("c{i}"), gid(i), ContainerState::Running))
+        .map(|i| Arc::new(container(&format!("c{i}"), gid(i), ContainerState::Running)))
         .collect();
     let records: Vec<_> = (0..n)
-        .map(|i| record(gid(i), RuntimeStatus::Running, &format!("c{i}")))
+        .map(|i| Arc::new(record(gid(i), RuntimeStatus::Running, &format!("c{i}"))))
         .collect();
     let mut m = Mocks::new();
     m.docker

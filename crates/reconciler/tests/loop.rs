@@ -32,7 +32,7 @@ struct CountingDocker {
 
 #[async_trait]
 impl DockerPort for CountingDocker {
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>> {
         let n = self.listings.fetch_add(1, Ordering::SeqCst) + 1;
         assert!(
             !self.panic_on.contains(&n),

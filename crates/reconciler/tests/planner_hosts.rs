@@ -2,6 +2,7 @@
 //! R10 and R12 as they read across hosts, and the state `unknown` (§1).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, HostObservation, Observation,
@@ -58,8 +59,8 @@ fn observe(
         pass: PassKind::Quick,
         hosts,
         now: at("2026-11-27T12:00:00Z"),
-        containers,
-        records,
+        containers: containers.into_iter().map(Arc::new).collect(),
+        records: records.into_iter().map(Arc::new).collect(),
         games: Vec::new(),
         probes: BTreeMap::new(),
         projections_error: None,

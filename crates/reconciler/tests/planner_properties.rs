@@ -1,6 +1,7 @@
 //! Properties of the planner over generated observations (proptest).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, HostObservation, Observation,
@@ -115,9 +116,9 @@ prop_compose! {
         // Docker never lists two containers with one id on a host; a store never holds two
         // records of a game.
         let mut ids = HashSet::new();
-        let containers = containers.into_iter().filter(|c| ids.insert((c.host.clone(), c.id.clone()))).collect();
+        let containers = containers.into_iter().filter(|c| ids.insert((c.host.clone(), c.id.clone()))).map(Arc::new).collect();
         let mut games_seen = HashSet::new();
-        let records = records.into_iter().filter(|r| games_seen.insert(r.game_id)).collect();
+        let records = records.into_iter().filter(|r| games_seen.insert(r.game_id)).map(Arc::new).collect();
         Observation {
             pass: if quick { PassKind::Quick } else { PassKind::Full },
             now: "2026-11-27T12:00:00Z".parse().unwrap(),

@@ -1,6 +1,7 @@
 //! Table tests of the planning rules R1–R13, one group per rule, with hand-written expectations.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, PassKind,
@@ -64,8 +65,8 @@ fn observe(containers: Vec<ContainerSummary>, records: Vec<RuntimeRecord>) -> Ob
     Observation {
         pass: PassKind::Full,
         now: at(NOW),
-        containers,
-        records,
+        containers: containers.into_iter().map(Arc::new).collect(),
+        records: records.into_iter().map(Arc::new).collect(),
         games: Vec::new(),
         probes: BTreeMap::new(),
         projections_error: None,
@@ -947,10 +948,10 @@ fn r12_guard_holds_at_or_below_the_limits() {
 fn r12_terminal_records_are_not_live() {
     let mut obs = fleet_with_missing(20, 9);
     for g in 100..110 {
-        obs.records.push(record(g, Removed, ""));
+        obs.records.push(record(g, Removed, "").into());
     }
-    obs.records.push(record(200, Running, "x"));
-    obs.records.push(record(201, Running, "y"));
+    obs.records.push(record(200, Running, "x").into());
+    obs.records.push(record(201, Running, "y").into());
     // 11 removals of 22 live (terminal ones do not count) → holds.
     let p = run(&obs);
     assert_eq!(p.actions.iter().filter(|a| a.is_removal()).count(), 11);

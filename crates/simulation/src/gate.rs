@@ -240,7 +240,7 @@ fn kept_in_part(id: &str, salt: u64) -> bool {
 
 #[async_trait]
 impl DockerPort for GatedDocker {
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>> {
         let label = format!("{} docker.list_managed{}", self.caller.who, self.at());
         match self.caller.gate.enter(label).await {
             Verdict::Go | Verdict::LoseAnswer => self.docker.list_managed(filter).await,
@@ -410,7 +410,7 @@ impl GatedStore {
 
 #[async_trait]
 impl StorePort for GatedStore {
-    async fn list_records(&self) -> PortResult<Vec<RuntimeRecord>> {
+    async fn list_records(&self) -> PortResult<Vec<Arc<RuntimeRecord>>> {
         let call = self.store.list_records();
         self.caller
             .call("store.list_records".to_owned(), call)

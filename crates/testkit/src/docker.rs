@@ -62,6 +62,7 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -246,7 +247,10 @@ impl<'a> Batch<'a> {
 }
 
 /// The listed containers by id, each listed once.
-fn by_id(rule: &str, listed: Vec<ContainerSummary>) -> BTreeMap<String, ContainerSummary> {
+fn by_id(
+    rule: &str,
+    listed: Vec<Arc<ContainerSummary>>,
+) -> BTreeMap<String, Arc<ContainerSummary>> {
     let mut map = BTreeMap::new();
     for summary in listed {
         let id = summary.id.clone();

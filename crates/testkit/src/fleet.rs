@@ -56,54 +56,63 @@ pub fn fleet(games: usize) -> Scenario {
         let healthy =
             ProbeOutcome::Ok(json!({"turn": i % 500, "players": 8, "phase": "orders"}).into());
         match i % 100 {
-            0..=3 => observation.records.push(record),
+            0..=3 => observation.records.push(record.into()),
             4..=7 => {
-                observation.containers.push(container);
+                observation.containers.push(container.into());
                 observation.games.push(GameProjection {
                     game_id,
                     turn_schedule: "0 0 * * *".to_owned(),
                 });
             }
-            8 => observation.containers.push(container),
+            8 => observation.containers.push(container.into()),
             9..=14 => {
                 observation
                     .probes
                     .insert(game_id, ProbeOutcome::Error("timeout after 2s".to_owned()));
-                observation.containers.push(container);
-                observation.records.push(RuntimeRecord {
-                    probe_failures: (i % 4) as u32,
-                    ..record
-                });
+                observation.containers.push(container.into());
+                observation.records.push(
+                    RuntimeRecord {
+                        probe_failures: (i % 4) as u32,
+                        ..record
+                    }
+                    .into(),
+                );
             }
             15..=16 => {
                 observation.probes.insert(game_id, healthy);
-                observation.containers.push(container);
-                observation.records.push(RuntimeRecord {
-                    status: RuntimeStatus::Starting,
-                    status_changed_at: now,
-                    ..record
-                });
+                observation.containers.push(container.into());
+                observation.records.push(
+                    RuntimeRecord {
+                        status: RuntimeStatus::Starting,
+                        status_changed_at: now,
+                        ..record
+                    }
+                    .into(),
+                );
             }
             17..=18 => {
                 let mut twin = container.clone();
                 twin.id = format!("{}-twin", container.id);
                 twin.state = ContainerState::Exited;
                 observation.probes.insert(game_id, healthy);
-                observation.containers.push(container);
-                observation.containers.push(twin);
-                observation.records.push(record);
+                observation.containers.push(container.into());
+                observation.containers.push(twin.into());
+                observation.records.push(record.into());
             }
             19 => {
-                observation.containers.push(container);
-                observation.records.push(RuntimeRecord {
-                    status: RuntimeStatus::Removed,
-                    ..record
-                });
+                observation.containers.push(container.into());
+                observation.records.push(
+                    RuntimeRecord {
+                        status: RuntimeStatus::Removed,
+                        ..record
+                    }
+                    .into(),
+                );
             }
             _ => {
                 observation.probes.insert(game_id, healthy);
-                observation.containers.push(container);
-                observation.records.push(record);
+                observation.containers.push(container.into());
+                observation.records.push(record.into());
             }
         }
     }

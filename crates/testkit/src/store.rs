@@ -148,7 +148,8 @@ async fn list_ours<S: StorePort + ?Sized>(
     for record in all.into_iter().filter(|r| ids.contains(&r.game_id)) {
         let game_id = record.game_id;
         assert!(
-            ours.insert(game_id, record).is_none(),
+            ours.insert(game_id, RuntimeRecord::clone(&record))
+                .is_none(),
             "StorePort::list_records: game {game_id} is listed twice"
         );
     }

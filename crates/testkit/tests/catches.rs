@@ -88,7 +88,7 @@ impl FlawedStore {
 
 #[async_trait]
 impl StorePort for FlawedStore {
-    async fn list_records(&self) -> PortResult<Vec<RuntimeRecord>> {
+    async fn list_records(&self) -> PortResult<Vec<Arc<RuntimeRecord>>> {
         self.inner.list_records().await
     }
 
@@ -366,12 +366,13 @@ struct KeyOnlyDocker(Arc<MemoryDocker>);
 
 #[async_trait]
 impl DockerPort for KeyOnlyDocker {
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>> {
         Ok(self
             .0
             .containers()
             .into_iter()
             .filter(|c| filter.labels.keys().all(|k| c.labels.contains_key(k)))
+            .map(Arc::new)
             .collect())
     }
 

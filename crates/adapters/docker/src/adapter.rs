@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bollard::errors::Error as BollardError;
@@ -265,7 +266,7 @@ pub(crate) fn is_container_reference(id: &str) -> bool {
 
 #[async_trait]
 impl DockerPort for DockerAdapter {
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>> {
         let labels: Vec<String> = filter
             .labels
             .iter()
@@ -291,7 +292,7 @@ impl DockerPort for DockerAdapter {
             .map(|container| {
                 let mapped = mapping::from_list(container)?;
                 mapped.warn_if_incomplete(&self.daemon);
-                Ok(mapped.summary)
+                Ok(Arc::new(mapped.summary))
             })
             .collect()
     }

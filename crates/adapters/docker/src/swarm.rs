@@ -1,5 +1,7 @@
 //! A Docker Swarm as one host: the [`DockerPort`] on a manager's API.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use bollard::models::LocalNodeState;
 use bollard::query_parameters::{
@@ -120,13 +122,13 @@ impl SwarmAdapter {
 
 #[async_trait]
 impl DockerPort for SwarmAdapter {
-    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<ContainerSummary>> {
+    async fn list_managed(&self, filter: &LabelFilter) -> PortResult<Vec<Arc<ContainerSummary>>> {
         let listed = self.view().await?.listed(|labels| filter.matches(labels))?;
         Ok(listed
             .into_iter()
             .map(|mapped| {
                 mapped.warn_if_incomplete(self.docker.daemon());
-                mapped.summary
+                Arc::new(mapped.summary)
             })
             .collect())
     }

@@ -2,6 +2,8 @@
 //! the row — its status and its container — and goes through [`with_write_conn!`], so that a
 //! fenced store commits it only while it leads.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use diesel::dsl::case_when;
 use diesel::result::Error as DieselError;
@@ -30,8 +32,12 @@ use crate::types::{DbTime, DbUuid};
 
 #[async_trait]
 impl StorePort for Store {
-    async fn list_records(&self) -> PortResult<Vec<RuntimeRecord>> {
-        into_records(self.load_all_records("list_records").await?)
+    async fn list_records(&self) -> PortResult<Vec<Arc<RuntimeRecord>>> {
+        self.load_all_records("list_records")
+            .await?
+            .into_iter()
+            .map(|row| row.into_record().map(Arc::new))
+            .collect()
     }
 
     async fn get_record(&self, game_id: GameId) -> PortResult<Option<RuntimeRecord>> {

@@ -94,7 +94,10 @@ async fn sqlite_migrates_from_empty_again_and_refuses_a_newer_schema() {
     // Again: nothing to apply, the data kept.
     let again = db.store().await;
     assert_eq!(sqlite_versions(&db), known, "nothing applied twice");
-    assert_eq!(again.list_records().await.expect("list"), vec![record]);
+    assert_eq!(
+        again.list_records().await.expect("list"),
+        vec![record.into()]
+    );
     again.close();
 
     // WAL mode is on for the file.
@@ -139,7 +142,10 @@ async fn postgres_migrates_from_empty_again_and_refuses_a_newer_schema() {
         known,
         "nothing applied twice"
     );
-    assert_eq!(again.list_records().await.expect("list"), vec![record]);
+    assert_eq!(
+        again.list_records().await.expect("list"),
+        vec![record.into()]
+    );
     again.close();
 
     schema

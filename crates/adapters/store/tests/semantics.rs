@@ -315,7 +315,7 @@ async fn sqlite_bad_rows_give_errors_naming_them() {
 
     // Once the bad rows are gone, everything reads again.
     let all = store.list_records().await.expect("list after cleanup");
-    assert_eq!(all, vec![good]);
+    assert_eq!(all, vec![good.into()]);
 }
 
 #[cfg(feature = "postgres")]
@@ -377,7 +377,7 @@ async fn postgres_bad_rows_give_errors_naming_them() {
     ))
     .await
     .expect("deleting");
-    assert_eq!(store.list_records().await.expect("list"), vec![good]);
+    assert_eq!(store.list_records().await.expect("list"), vec![good.into()]);
 }
 
 #[cfg(feature = "sqlite")]

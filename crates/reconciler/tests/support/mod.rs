@@ -110,6 +110,8 @@ impl Mocks {
         containers: Vec<ContainerSummary>,
         records: Vec<RuntimeRecord>,
     ) -> Self {
+        let containers: Vec<_> = containers.into_iter().map(Arc::new).collect();
+        let records: Vec<_> = records.into_iter().map(Arc::new).collect();
         self.docker
             .expect_list_managed()
             .times(1)
