@@ -315,6 +315,44 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn a_listing_shares_the_containers_in_the_order_added_and_stays_a_snapshot() {
+        let config = Config::default();
+        let docker = MemoryDocker::new();
+        for id in ["c3", "c1", "c2"] {
+            docker.add(MemoryDocker::game_container(
+                &config,
+                GameId::new_random(),
+                id,
+                ContainerState::Running,
+            ));
+        }
+        let filter = LabelFilter::single(&config.managed_label, &config.managed_label_value);
+        let first = docker.list_managed(&filter).await.unwrap();
+        let ids: Vec<&str> = first.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["c3", "c1", "c2"], "listed in the order added");
+        let second = docker.list_managed(&filter).await.unwrap();
+        assert!(
+            first.iter().zip(&second).all(|(a, b)| Arc::ptr_eq(a, b)),
+            "two listings hand out the same containers, not copies of them"
+        );
+
+        docker.kill("c1").unwrap();
+        assert_eq!(
+            first[1].state,
+            ContainerState::Running,
+            "a listing is a snapshot"
+        );
+        let after = docker.list_managed(&filter).await.unwrap();
+        assert_eq!(after[1].state, ContainerState::Exited);
+        assert!(
+            Arc::ptr_eq(&first[0], &after[0]),
+            "an unchanged one is still shared"
+        );
+        let sorted: Vec<String> = docker.containers().into_iter().map(|c| c.id).collect();
+        assert_eq!(sorted, ["c1", "c2", "c3"], "containers() is sorted by id");
+    }
+
+    #[tokio::test]
     async fn changes_show_through_the_port() {
         let config = Config::default();
         let docker = MemoryDocker::new();

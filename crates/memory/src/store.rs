@@ -883,6 +883,60 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_listing_shares_the_records_and_stays_a_snapshot() {
+        let store = MemoryStore::new();
+        let r = record(RuntimeStatus::Running);
+        store.insert_record(r.clone());
+        let first = store.list_records().await.unwrap();
+        let second = store.list_records().await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first[0], &second[0]),
+            "two listings hand out the same row, not copies of it"
+        );
+
+        let change = StatusChange {
+            game_id: r.game_id,
+            expected: Expected::of(&r),
+            to: RuntimeStatus::Stopped,
+            message: "stop".to_owned(),
+            at: Timestamp::now(),
+            event: None,
+        };
+        store.transition_status(change).await.unwrap();
+        assert_eq!(
+            first[0].status,
+            RuntimeStatus::Running,
+            "a listing is a snapshot"
+        );
+        let after = store.list_records().await.unwrap();
+        assert_eq!(after[0].status, RuntimeStatus::Stopped);
+    }
+
+    #[tokio::test]
+    async fn records_are_listed_in_the_order_they_were_added() {
+        let store = MemoryStore::new();
+        let mut added: Vec<GameId> = (0..20).map(|_| GameId::new_random()).collect();
+        for &game_id in &added {
+            store.insert_record(RuntimeRecord::new(
+                game_id,
+                RuntimeStatus::Running,
+                Timestamp::now(),
+            ));
+        }
+        let listed: Vec<GameId> = store
+            .list_records()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.game_id)
+            .collect();
+        assert_eq!(listed, added);
+        added.sort();
+        let sorted: Vec<GameId> = store.records().iter().map(|r| r.game_id).collect();
+        assert_eq!(sorted, added, "records() is sorted by game id");
+    }
+
+    #[tokio::test]
     async fn fail_next_fails_once_then_works_and_changes_nothing() {
         let store = MemoryStore::new();
         let r = record(RuntimeStatus::Running);

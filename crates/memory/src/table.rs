@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// Rows are listed in the order they were added, not by key, because that is the order they
 /// were allocated in: a reader walking a listing of 100k rows then reads memory in order,
 /// where by key (random container ids, random game ids) it would jump across the whole fleet
-/// for every row — twice the planner's time, measured on the reaction bench.
+/// for every row — twice the planner's time, measured on a quick pass of 100k games.
 #[derive(Debug)]
 pub(crate) struct Table<K, V> {
     /// The row of each key, by the order it was added in.
