@@ -297,7 +297,8 @@ fn plan_record<'a>(
         Err(_) if in_start_grace => {} // the engine is still booting
         Err(message) => {
             let failures = record.probe_failures.saturating_add(1);
-            actions.push(Action::SetProbeFailures { game_id, failures });
+            // Pushed in the plan's order (a status change before a counter), so that the
+            // actions of records listed by game id need no sorting.
             if failures >= config.failure_threshold.get()
                 && record.status != RuntimeStatus::EngineUnreachable
             {
@@ -308,6 +309,7 @@ fn plan_record<'a>(
                     message,
                 });
             }
+            actions.push(Action::SetProbeFailures { game_id, failures });
         }
     }
 }
