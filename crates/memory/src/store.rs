@@ -882,6 +882,18 @@ mod tests {
         record
     }
 
+    /// A stop of `r`'s game, as a job would ask it, expecting `r`.
+    fn stop(r: &RuntimeRecord) -> StatusChange {
+        StatusChange {
+            game_id: r.game_id,
+            expected: Expected::of(r),
+            to: RuntimeStatus::Stopped,
+            message: "stop".to_owned(),
+            at: Timestamp::now(),
+            event: None,
+        }
+    }
+
     #[tokio::test]
     async fn a_listing_shares_the_records_and_stays_a_snapshot() {
         let store = MemoryStore::new();
@@ -894,14 +906,7 @@ mod tests {
             "two listings hand out the same row, not copies of it"
         );
 
-        let change = StatusChange {
-            game_id: r.game_id,
-            expected: Expected::of(&r),
-            to: RuntimeStatus::Stopped,
-            message: "stop".to_owned(),
-            at: Timestamp::now(),
-            event: None,
-        };
+        let change = stop(&r);
         store.transition_status(change).await.unwrap();
         assert_eq!(
             first[0].status,
@@ -945,14 +950,7 @@ mod tests {
             StoreMethod::TransitionStatus,
             PortError::timeout("UPDATE runtime_records", std::time::Duration::from_secs(1)),
         );
-        let change = StatusChange {
-            game_id: r.game_id,
-            expected: Expected::of(&r),
-            to: RuntimeStatus::Stopped,
-            message: "stop".to_owned(),
-            at: Timestamp::now(),
-            event: None,
-        };
+        let change = stop(&r);
         let err = store.transition_status(change.clone()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);
         assert_eq!(
@@ -1110,14 +1108,7 @@ mod tests {
             StoreMethod::TransitionStatus,
             PortError::timeout("UPDATE runtime_records", std::time::Duration::from_secs(1)),
         );
-        let change = StatusChange {
-            game_id: r.game_id,
-            expected: Expected::of(&r),
-            to: RuntimeStatus::Stopped,
-            message: "stop".to_owned(),
-            at: Timestamp::now(),
-            event: None,
-        };
+        let change = stop(&r);
         let err = store.transition_status(change).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout);
         assert_eq!(
