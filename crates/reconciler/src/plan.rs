@@ -355,8 +355,8 @@ fn sort_actions(actions: &mut [Action]) {
     // The keys are distinct, so a stable sort gives the same order; it is used because it
     // finds runs that are already in order and merges them, and the actions come mostly in
     // order: those of the records in the records' order (the SQL store lists them by game id),
-    // then the adoptions. An unstable sort sorted them all over again, a fifth of planning a
-    // fleet of 100k games.
+    // then the adoptions. An unstable sort sorted them all over again: a fifth of the
+    // planner's instructions on a fleet of 100k games.
     keys.sort();
     // from[i]: where the action that belongs at i is now; u32::MAX once i holds it.
     let mut from: Vec<u32> = keys.into_iter().map(|(_, _, place)| place).collect();

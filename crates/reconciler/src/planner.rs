@@ -298,7 +298,7 @@ fn plan_record<'a>(
         Err(message) => {
             let failures = record.probe_failures.saturating_add(1);
             // Pushed in the plan's order (a status change before a counter), so that the
-            // actions of records listed by game id need no sorting.
+            // actions of records listed by game id form one run for the plan's sort.
             if failures >= config.failure_threshold.get()
                 && record.status != RuntimeStatus::EngineUnreachable
             {
