@@ -22,7 +22,7 @@ use galaxy_runtime_model::{
     Config, ContainerState, GameId, GameProjection, JobResult, RuntimeRecord, RuntimeStatus,
     Timestamp,
 };
-use galaxy_runtime_ports::{Cache, Expected, StatusChange, StorePort};
+use galaxy_runtime_ports::{Cache, Expected, Rebind, StatusChange, StorePort};
 use galaxy_runtime_reconciler::{PassReport, Reconciler};
 use serde_json::json;
 
@@ -509,5 +509,53 @@ async fn an_unmanaged_container_is_never_removed_under_a_record() {
     assert_eq!(
         world.lobby.results_for(game),
         [JobResult::container_disappeared()]
+    );
+}
+
+/// A pass plans the removal of a game whose container vanished; before it applies, a restart
+/// job starts a new container and points the record at it. The memory store hands a pass the
+/// rows it holds, not copies, so this is where the job's write could show through the listing
+/// the plan was made from — and the compare-and-set would then compare with the job's row and
+/// let the removal through. The listing must stay what was listed: the removal is a conflict.
+#[tokio::test(start_paused = true)]
+async fn a_record_moved_after_the_listing_is_not_removed() {
+    let mut world = World::new(17, 1);
+    let game = world.rng.game_id();
+    let record = RuntimeRecord {
+        current_container_id: "c-vanished".to_owned(),
+        ..RuntimeRecord::new(game, RuntimeStatus::Running, world.now())
+    };
+    world.store.insert_record(record.clone());
+
+    let (scenario, plan) = world.reconciler.tick_dry_run().await.unwrap();
+    assert!(plan.actions.iter().any(|a| a.is_removal()), "{plan:?}");
+
+    let new = world.add_container(game, ContainerState::Running);
+    world
+        .store
+        .rebind(Rebind {
+            game_id: game,
+            expected: Expected::of(&record),
+            container_id: new.clone(),
+            image_ref: record.current_image_ref.clone(),
+            engine_version: record.current_engine_version.clone(),
+            docker_host: String::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        scenario.records[0].current_container_id, "c-vanished",
+        "the listing is what was listed"
+    );
+
+    let report = world.reconciler.apply(&scenario, &plan).await.unwrap();
+    assert_eq!(report.conflicts, 1, "{report:?}");
+    assert_eq!(report.applied["set_status"], 0, "{report:?}");
+    let now = world.store.record(game).unwrap();
+    assert_eq!(now.status, RuntimeStatus::Running);
+    assert_eq!(now.current_container_id, new);
+    assert!(
+        world.lobby.results().is_empty(),
+        "nothing is sent to the lobby"
     );
 }
