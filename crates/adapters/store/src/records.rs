@@ -33,11 +33,7 @@ use crate::types::{DbTime, DbUuid};
 #[async_trait]
 impl StorePort for Store {
     async fn list_records(&self) -> PortResult<Vec<Arc<RuntimeRecord>>> {
-        self.load_all_records("list_records")
-            .await?
-            .into_iter()
-            .map(|row| row.into_record().map(Arc::new))
-            .collect()
+        into_records(self.load_all_records("list_records").await?)
     }
 
     async fn get_record(&self, game_id: GameId) -> PortResult<Option<RuntimeRecord>> {

@@ -164,9 +164,14 @@ impl RecordRow {
     }
 }
 
-/// Converts every row, failing on the first bad one.
-pub(crate) fn into_records(rows: Vec<RecordRow>) -> Result<Vec<RuntimeRecord>, PortError> {
-    rows.into_iter().map(RecordRow::into_record).collect()
+/// Converts every row, failing on the first bad one, into records or anything made of one
+/// (the shared records a listing hands out).
+pub(crate) fn into_records<R: From<RuntimeRecord>>(
+    rows: Vec<RecordRow>,
+) -> Result<Vec<R>, PortError> {
+    rows.into_iter()
+        .map(|row| row.into_record().map(R::from))
+        .collect()
 }
 
 /// One row of `game_projections`.
