@@ -22,8 +22,9 @@ use galaxy_runtime_model::{
     Config, ContainerState, GameId, GameProjection, JobResult, RuntimeRecord, RuntimeStatus,
     Timestamp,
 };
-use galaxy_runtime_ports::{Cache, Expected, Rebind, StatusChange, StorePort};
+use galaxy_runtime_ports::{Cache, Expected, StatusChange, StorePort};
 use galaxy_runtime_reconciler::{PassReport, Reconciler};
+use galaxy_runtime_testkit::store::restart_onto;
 use serde_json::json;
 
 /// A tiny deterministic generator, so a failing seed can be replayed.
@@ -533,14 +534,7 @@ async fn a_record_moved_after_the_listing_is_not_removed() {
     let new = world.add_container(game, ContainerState::Running);
     world
         .store
-        .rebind(Rebind {
-            game_id: game,
-            expected: Expected::of(&record),
-            container_id: new.clone(),
-            image_ref: record.current_image_ref.clone(),
-            engine_version: record.current_engine_version.clone(),
-            docker_host: String::new(),
-        })
+        .rebind(restart_onto(&record, &new))
         .await
         .unwrap();
     assert_eq!(

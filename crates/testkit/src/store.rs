@@ -97,6 +97,19 @@ pub fn sample_record(game_id: GameId, status: RuntimeStatus) -> RuntimeRecord {
     }
 }
 
+/// What a restart job writes: `record`'s game moved to the new container `container_id` on the
+/// same host, with the same image and engine version, expecting the record as it is.
+pub fn restart_onto(record: &RuntimeRecord, container_id: &str) -> Rebind {
+    Rebind {
+        game_id: record.game_id,
+        expected: Expected::of(record),
+        container_id: container_id.to_owned(),
+        image_ref: record.current_image_ref.clone(),
+        engine_version: record.current_engine_version.clone(),
+        docker_host: record.docker_host.clone(),
+    }
+}
+
 /// Creates `record`, checking that the store returns it unchanged.
 async fn create<S: StorePort + ?Sized>(store: &S, record: RuntimeRecord) -> RuntimeRecord {
     let created = expect_ok(

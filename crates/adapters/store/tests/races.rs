@@ -17,11 +17,11 @@ use galaxy_runtime_memory::{
     MemoryCache, MemoryDocker, MemoryEngine, MemoryLobby, MemoryScheduler,
 };
 use galaxy_runtime_model::{Config, ContainerState, GameId, RuntimeRecord, RuntimeStatus};
-use galaxy_runtime_ports::{Expected, LeaderLock, PortResult, Rebind, StatusChange, StorePort};
+use galaxy_runtime_ports::{Expected, LeaderLock, PortResult, StatusChange, StorePort};
 use galaxy_runtime_reconciler::{PassError, Reconciler};
 use galaxy_runtime_store::{PgLeaderLock, Store, StoreLeaderLock};
 use galaxy_runtime_testkit::now_micros;
-use galaxy_runtime_testkit::store::sample_record;
+use galaxy_runtime_testkit::store::{restart_onto, sample_record};
 use serde_json::json;
 
 /// The in-memory rest of the world of one reconciler on `store`.
@@ -92,14 +92,7 @@ async fn restart_between_observe_and_apply(store: Store) {
         ContainerState::Running,
     ));
     let moved = store
-        .rebind(Rebind {
-            game_id,
-            expected: Expected::of(&record),
-            container_id: new.clone(),
-            image_ref: record.current_image_ref.clone(),
-            engine_version: record.current_engine_version.clone(),
-            docker_host: String::new(),
-        })
+        .rebind(restart_onto(&record, &new))
         .await
         .expect("the restart job moves the record");
 
