@@ -294,17 +294,17 @@ pub(crate) async fn migrate_sqlite(
     path: &str,
     config: &StoreConfig,
 ) -> Result<Vec<String>, PortError> {
-    use diesel::connection::SimpleConnection;
     use diesel::{Connection, SqliteConnection};
 
     let target = config.redacted_url();
     let path = path.to_owned();
     let session = crate::connect::sqlite_session_sql(config.busy_timeout);
+    let busy_timeout = config.busy_timeout;
     let timeout = config.query_timeout;
     let task = tokio::task::spawn_blocking(move || {
         let mut conn = SqliteConnection::establish(&path)
             .map_err(|e| crate::error::from_connection(&target, e))?;
-        conn.batch_execute(&session)
+        set_up_sqlite_session(&mut conn, &session, busy_timeout)
             .map_err(|e| crate::error::from_diesel(&format!("setting up {target}"), e, timeout))?;
         let mut outcome = Ok(Vec::new());
         let transaction = conn.immediate_transaction(|conn| {
@@ -326,6 +326,37 @@ pub(crate) async fn migrate_sqlite(
     });
     task.await
         .map_err(|e| PortError::other("the migration task failed", e))?
+}
+
+/// Runs the session's settings on a migrating connection, again while SQLite answers "database
+/// is locked", for up to `busy_timeout`.
+///
+/// The first process on a new file switches it to WAL, which takes the file's exclusive lock;
+/// a process setting up at the same moment gets "database is locked" at once, without its busy
+/// handler, wherever SQLite judges that waiting could deadlock. Replicas starting together on a
+/// new file failed so in about one start in four (four at once, `concurrent_sqlite_starts_
+/// migrate_once`); the settings are idempotent, so trying again is safe.
+#[cfg(feature = "sqlite")]
+fn set_up_sqlite_session(
+    conn: &mut diesel::SqliteConnection,
+    session: &str,
+    busy_timeout: std::time::Duration,
+) -> diesel::QueryResult<()> {
+    use diesel::connection::SimpleConnection;
+    use diesel::result::Error as DieselError;
+
+    let deadline = std::time::Instant::now() + busy_timeout;
+    loop {
+        match conn.batch_execute(session) {
+            Err(DieselError::DatabaseError(_, ref info))
+                if info.message().contains("database is locked")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            done => return done,
+        }
+    }
 }
 
 #[cfg(all(test, feature = "postgres"))]
