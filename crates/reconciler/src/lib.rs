@@ -35,8 +35,8 @@ pub mod telemetry;
 
 pub use plan::{Action, Finding, Plan, Summary};
 pub use planner::{
-    CONTAINER_DISAPPEARED, ENGINE_REACHABLE, NO_PROBE_RESULT, ObservationNeeds, ProbeTarget,
-    game_id_of, is_acceptable_version, observation_needs, plan,
+    CONTAINER_DISAPPEARED, ENGINE_REACHABLE, NO_PROBE_RESULT, ObservationNeeds, Planning,
+    ProbeTarget, game_id_of, is_acceptable_version, observation_needs, plan,
 };
 
 pub use addressing::probe_endpoint;

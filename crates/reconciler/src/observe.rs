@@ -9,8 +9,8 @@ use futures_util::stream::FuturesUnordered;
 use std::time::Duration;
 
 use galaxy_runtime_model::{
-    Config, ContainerSummary, EngineAddressing, GameId, HostObservation, Observation, PassKind,
-    ProbeOutcome, duration,
+    Config, ContainerSummary, EngineAddressing, GameId, GameProjection, HostObservation,
+    Observation, PassKind, ProbeOutcome, duration,
 };
 use galaxy_runtime_ports::{EnginePort, LabelFilter, PortError, error_chain};
 use log::{debug, warn};
@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::addressing::probe_endpoint;
 use crate::context::Ports;
 use crate::report::ObserveStep;
-use crate::{ProbeTarget, observation_needs, telemetry};
+use crate::{Plan, Planning, ProbeTarget, observation_needs, telemetry};
 
 /// What the observe step gathered.
 pub(crate) struct Observed {
@@ -31,6 +31,9 @@ pub(crate) struct Observed {
     pub projections_failed: Option<PortError>,
     /// Network probes made.
     pub probes_made: u64,
+    /// A quick pass's plan, made while it observed, and how long planning took: R1–R4 tell
+    /// which projections to load, so the pass works them out once ([`Planning`]).
+    pub planned: Option<(Plan, Duration)>,
 }
 
 /// How a pass observes: its kind, and over how long a full pass spreads its probes.
@@ -80,6 +83,19 @@ pub(crate) async fn observe(
         .list_records()
         .await
         .map_err(|e| (ObserveStep::ListRecords, e))?;
+    if !how.pass.is_full() {
+        let observation = Observation {
+            pass: how.pass,
+            now,
+            containers,
+            records,
+            games: Vec::new(),
+            probes: BTreeMap::new(),
+            projections_error: None,
+            hosts,
+        };
+        return Ok(observe_and_plan_quick(ports, config, observation).await);
+    }
 
     let needs = observation_needs(&hosts, &containers, &records, config, how.pass);
     debug!(
@@ -90,18 +106,7 @@ pub(crate) async fn observe(
         needs.probes.len()
     );
 
-    let (games, projections_failed) = if needs.unrecorded_games.is_empty() {
-        (Vec::new(), None)
-    } else {
-        match ports
-            .store
-            .load_game_projections(&needs.unrecorded_games)
-            .await
-        {
-            Ok(games) => (games, None),
-            Err(e) => (Vec::new(), Some(e)),
-        }
-    };
+    let (games, projections_failed) = load_projections(ports, &needs.unrecorded_games).await;
 
     let probes_made = needs.probes.len() as u64;
     let probes = probe_all(ports, config, &needs.probes, how.spread).await;
@@ -120,7 +125,55 @@ pub(crate) async fn observe(
         },
         projections_failed,
         probes_made,
+        planned: None,
     })
+}
+
+/// The rest of a quick pass's observe step, and its plan: the projections of the unrecorded
+/// games that the plan's R1–R4 find, then the plan's other rules with them.
+async fn observe_and_plan_quick(
+    ports: &Ports,
+    config: &Config,
+    mut observation: Observation,
+) -> Observed {
+    let started = Instant::now();
+    let planning = Planning::new(&observation, config);
+    let unrecorded = planning.unrecorded_games();
+    let mut planned_in = started.elapsed();
+    debug!(
+        "observed {} managed containers and {} runtime records; {} unrecorded games, no engine \
+         to probe in a quick pass",
+        observation.containers.len(),
+        observation.records.len(),
+        unrecorded.len()
+    );
+    let (games, projections_failed) = load_projections(ports, &unrecorded).await;
+    let projections_error = projections_failed.as_ref().map(|e| error_chain(e));
+    let started = Instant::now();
+    let plan = planning.finish(&games, projections_error.as_deref());
+    planned_in += started.elapsed();
+    observation.games = games;
+    observation.projections_error = projections_error;
+    Observed {
+        observation,
+        projections_failed,
+        probes_made: 0,
+        planned: Some((plan, planned_in)),
+    }
+}
+
+/// The projections of `games` in one call (none for no game), or the error of that call.
+async fn load_projections(
+    ports: &Ports,
+    games: &[GameId],
+) -> (Vec<GameProjection>, Option<PortError>) {
+    if games.is_empty() {
+        return (Vec::new(), None);
+    }
+    match ports.store.load_game_projections(games).await {
+        Ok(games) => (games, None),
+        Err(e) => (Vec::new(), Some(e)),
+    }
 }
 
 /// Lists the managed containers of every Docker host at once, each under

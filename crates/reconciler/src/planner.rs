@@ -120,77 +120,133 @@ fn unrecorded_games(
 /// the containers, records and games in the observation (container ids are unique, as Docker
 /// guarantees).
 pub fn plan(observation: &Observation, config: &Config) -> Plan {
-    let (fleet, matched) = Fleet::new(
-        Hosts::new(&observation.hosts),
-        &observation.containers,
-        &observation.records,
-        &observation.probes,
-        config,
-    );
-    let mut actions = Vec::new();
-    let mut findings = fleet.findings.clone();
-    let mut tally = HostTally::default();
+    Planning::new(observation, config)
+        .finish(&observation.games, observation.projections_error.as_deref())
+}
 
-    for (record, matched) in observation.records.iter().zip(matched) {
-        plan_record(
-            record,
-            matched,
-            &fleet,
+/// A plan made in two steps, for a pass that loads projections after it lists: R1–R4 (the
+/// fleet, and each record's match) from the containers and records, which also tell which
+/// games R10 needs projections of; then the rest of the rules once they are loaded.
+///
+/// A quick pass plans so, and so works the fleet out once: finding the unrecorded games apart
+/// from the plan read every container a second time, which was a third of a quick pass at 100k
+/// games. `Planning::new(o, c).finish(&o.games, o.projections_error.as_deref())` is exactly
+/// [`plan`]`(o, c)`; the observation's own `games` and `projections_error` are not read by
+/// [`Planning::new`], so it may be made before they are known.
+pub struct Planning<'a> {
+    observation: &'a Observation,
+    config: &'a Config,
+    fleet: Fleet<'a, 'a>,
+    /// What planning each record (in the observation's order) starts from.
+    matched: Vec<Matched<'a>>,
+}
+
+impl<'a> Planning<'a> {
+    /// R1–R4 for the observation's hosts, containers, records and probe outcomes.
+    pub fn new(observation: &'a Observation, config: &'a Config) -> Self {
+        let (fleet, matched) = Fleet::new(
+            Hosts::new(&observation.hosts),
+            &observation.containers,
+            &observation.records,
+            &observation.probes,
+            config,
+        );
+        Self {
             observation,
             config,
-            &mut tally,
-            &mut actions,
-            &mut findings,
-        );
-    }
-    tally.close_run();
-    tally.unavailable_hosts(&observation.hosts, &mut findings);
-
-    // R10: kept containers of games without any record. Without the projections (their load
-    // failed) nothing is known about those games: neither adopted nor orphans.
-    let mut projections: IdMap<GameId, &GameProjection> = id_map(observation.games.len());
-    projections.extend(observation.games.iter().map(|g| (g.game_id, g)));
-    for (&game_id, kept) in &fleet.kept {
-        if kept.recorded {
-            continue;
-        }
-        let container = kept.container;
-        if let Some(error) = &observation.projections_error {
-            findings.push(Finding::AdoptionUndecided {
-                game_id,
-                container_id: container.id.clone(),
-                error: error.clone(),
-            });
-            continue;
-        }
-        match projections.get(&game_id) {
-            Some(game) => actions.push(Action::Adopt {
-                game_id,
-                container_id: container.id.clone(),
-                image_ref: container.image_ref.clone(),
-                engine_version: kept.engine_version.to_owned(),
-                endpoint: format!(
-                    "http://{}{}:{}",
-                    config.container_name_prefix, game_id, config.engine_port
-                ),
-                docker_network: config.docker_network.clone(),
-                turn_schedule: game.turn_schedule.clone(),
-                status: if container.is_running() {
-                    RuntimeStatus::Running
-                } else {
-                    RuntimeStatus::Stopped
-                },
-                docker_host: container.host.clone(),
-            }),
-            None => findings.push(Finding::OrphanContainer {
-                game_id,
-                container_id: container.id.clone(),
-            }),
+            fleet,
+            matched,
         }
     }
 
-    tally.apply_removal_guard(config, &mut actions, &mut findings);
-    Plan::new(actions, findings)
+    /// The games that have a kept container but no record at all, sorted: the games whose
+    /// projections R10 needs (those of [`observation_needs`]).
+    pub fn unrecorded_games(&self) -> Vec<GameId> {
+        let mut games: Vec<GameId> = self
+            .fleet
+            .kept
+            .iter()
+            .filter(|(_, kept)| !kept.recorded)
+            .map(|(id, _)| *id)
+            .collect();
+        games.sort_unstable();
+        games
+    }
+
+    /// The plan, with the projections of the unrecorded games, or the error that their load
+    /// failed with (then nothing is decided about those games: R10).
+    pub fn finish(self, games: &[GameProjection], projections_error: Option<&str>) -> Plan {
+        let Self {
+            observation,
+            config,
+            fleet,
+            matched,
+        } = self;
+        let mut actions = Vec::new();
+        let mut findings = fleet.findings.clone();
+        let mut tally = HostTally::default();
+
+        for (record, matched) in observation.records.iter().zip(matched) {
+            plan_record(
+                record,
+                matched,
+                &fleet,
+                observation,
+                config,
+                &mut tally,
+                &mut actions,
+                &mut findings,
+            );
+        }
+        tally.close_run();
+        tally.unavailable_hosts(&observation.hosts, &mut findings);
+
+        // R10: kept containers of games without any record. Without the projections (their
+        // load failed) nothing is known about those games: neither adopted nor orphans.
+        let mut projections: IdMap<GameId, &GameProjection> = id_map(games.len());
+        projections.extend(games.iter().map(|g| (g.game_id, g)));
+        for (&game_id, kept) in &fleet.kept {
+            if kept.recorded {
+                continue;
+            }
+            let container = kept.container;
+            if let Some(error) = projections_error {
+                findings.push(Finding::AdoptionUndecided {
+                    game_id,
+                    container_id: container.id.clone(),
+                    error: error.to_owned(),
+                });
+                continue;
+            }
+            match projections.get(&game_id) {
+                Some(game) => actions.push(Action::Adopt {
+                    game_id,
+                    container_id: container.id.clone(),
+                    image_ref: container.image_ref.clone(),
+                    engine_version: kept.engine_version.to_owned(),
+                    endpoint: format!(
+                        "http://{}{}:{}",
+                        config.container_name_prefix, game_id, config.engine_port
+                    ),
+                    docker_network: config.docker_network.clone(),
+                    turn_schedule: game.turn_schedule.clone(),
+                    status: if container.is_running() {
+                        RuntimeStatus::Running
+                    } else {
+                        RuntimeStatus::Stopped
+                    },
+                    docker_host: container.host.clone(),
+                }),
+                None => findings.push(Finding::OrphanContainer {
+                    game_id,
+                    container_id: container.id.clone(),
+                }),
+            }
+        }
+
+        tally.apply_removal_guard(config, &mut actions, &mut findings);
+        Plan::new(actions, findings)
+    }
 }
 
 /// R5–R9 (and R6′) for one record, with its game's kept container (R3) and its own (R4).

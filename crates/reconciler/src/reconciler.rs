@@ -707,7 +707,17 @@ impl Reconciler {
         report.probes = observed.probes_made;
 
         let started = Instant::now();
-        let plan = plan(observation, &inner.config);
+        // A quick pass planned while it observed: its planning time is the plan's, not the
+        // observation's.
+        let (plan, planned_in) = match observed.planned {
+            Some((plan, planned_in)) => (plan, planned_in),
+            None => (
+                plan(&observed.observation, &inner.config),
+                std::time::Duration::ZERO,
+            ),
+        };
+        report.durations.observe = report.durations.observe.saturating_sub(planned_in);
+        let observation = &observed.observation;
         // The plan decided nothing about the games whose projections could not be loaded
         // (`adoption_undecided`); the pass reports their adoptions as failed, with the load's
         // error, so that it counts as failed and is retried.
@@ -728,7 +738,7 @@ impl Reconciler {
                 }
             }
         }
-        report.durations.plan = started.elapsed();
+        report.durations.plan = started.elapsed() + planned_in;
         report.set_plan(&plan);
         log_findings(&plan.findings);
 

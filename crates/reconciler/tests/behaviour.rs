@@ -16,13 +16,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use galaxy_runtime_memory::{
-    MemoryCache, MemoryDocker, MemoryEngine, MemoryLobby, MemoryScheduler, MemoryStore,
+    MemoryCache, MemoryDocker, MemoryEngine, MemoryLobby, MemoryScheduler, MemoryStore, StoreMethod,
 };
 use galaxy_runtime_model::{
     Config, ContainerState, GameId, GameProjection, JobResult, RuntimeRecord, RuntimeStatus,
     Timestamp,
 };
-use galaxy_runtime_ports::{Cache, Expected, StatusChange, StorePort};
+use galaxy_runtime_ports::{Cache, Expected, PortError, StatusChange, StorePort};
 use galaxy_runtime_reconciler::{PassReport, Reconciler};
 use galaxy_runtime_testkit::store::restart_onto;
 use serde_json::json;
@@ -552,4 +552,61 @@ async fn a_record_moved_after_the_listing_is_not_removed() {
         world.lobby.results().is_empty(),
         "nothing is sent to the lobby"
     );
+}
+
+/// A quick pass finds the unrecorded games while it plans and loads their projections in
+/// between: an unrecorded container is adopted by a quick pass, and when the load fails the
+/// adoption fails with the load's error — nothing adopted, nothing called an orphan — and the
+/// next quick pass adopts it.
+#[tokio::test(start_paused = true)]
+async fn a_quick_pass_loads_the_projections_of_the_games_it_finds_unrecorded() {
+    let mut world = World::new(23, 1);
+    let recorded = world.rng.game_id();
+    let recorded_container = world.add_container(recorded, ContainerState::Running);
+    world.store.insert_record(RuntimeRecord {
+        current_container_id: recorded_container,
+        ..RuntimeRecord::new(recorded, RuntimeStatus::Running, world.now())
+    });
+    let unrecorded = world.rng.game_id();
+    let container = world.add_container(unrecorded, ContainerState::Running);
+    world.store.insert_game(GameProjection {
+        game_id: unrecorded,
+        turn_schedule: "0 * * * *".to_owned(),
+    });
+
+    world.store.fail_next(
+        StoreMethod::LoadGameProjections,
+        PortError::invalid("projections unreachable"),
+    );
+    let failed = world.reconciler.tick_quick().await.unwrap_err();
+    let report = failed.report();
+    assert_eq!(report.failures, 1, "{report:?}");
+    assert_eq!(
+        report.findings.get("adoption_undecided"),
+        Some(&1),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.findings.get("orphan_container"),
+        Some(&0),
+        "{report:?}"
+    );
+    assert!(world.store.record(unrecorded).is_none(), "nothing adopted");
+    assert!(
+        failed.to_string().contains("load game projections"),
+        "{failed}"
+    );
+
+    world.store.reset_calls();
+    let report = world.reconciler.tick_quick().await.unwrap();
+    assert_eq!(report.applied.get("adopt"), Some(&1), "{report:?}");
+    assert_eq!(report.probes, 0, "{report:?}");
+    assert_eq!(
+        world.store.calls().load_game_projections,
+        1,
+        "one load, of one game"
+    );
+    let adopted = world.store.record(unrecorded).expect("adopted");
+    assert_eq!(adopted.current_container_id, container);
+    assert_eq!(adopted.turn_schedule, "0 * * * *");
 }

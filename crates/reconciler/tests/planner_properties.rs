@@ -7,7 +7,7 @@ use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, HostObservation, Observation,
     PassKind, ProbeOutcome, RuntimeRecord, RuntimeStatus, Scenario, Timestamp,
 };
-use galaxy_runtime_reconciler::{Action, Finding, observation_needs, plan};
+use galaxy_runtime_reconciler::{Action, Finding, Planning, observation_needs, plan};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -219,6 +219,36 @@ proptest! {
         let (full, quick) = (needs(PassKind::Full), needs(PassKind::Quick));
         prop_assert_eq!(&quick.unrecorded_games, &full.unrecorded_games);
         prop_assert!(quick.probes.is_empty());
+    }
+
+    /// A quick pass plans in two steps, R1–R4 before its projections are loaded: the games
+    /// whose projections it then loads are those of the observe step's needs, and the plan is
+    /// the one-step plan's, whatever the outcome of the load.
+    #[test]
+    fn planning_in_two_steps_loads_the_same_projections_and_plans_the_same(
+        obs in observation(),
+        config in config(),
+        quick in any::<bool>(),
+        load_failed in any::<bool>(),
+    ) {
+        let obs = Observation {
+            pass: if quick { PassKind::Quick } else { PassKind::Full },
+            projections_error: load_failed.then(|| "store unavailable".to_owned()),
+            ..obs
+        };
+        let listed = Observation {
+            games: Vec::new(),
+            projections_error: None,
+            ..obs.clone()
+        };
+        let planning = Planning::new(&listed, &config);
+        let needs = observation_needs(&obs.hosts, &obs.containers, &obs.records, &config, PassKind::Full);
+        prop_assert_eq!(planning.unrecorded_games(), needs.unrecorded_games);
+        let two_steps = planning.finish(&obs.games, obs.projections_error.as_deref());
+        prop_assert_eq!(
+            serde_json::to_string(&two_steps).unwrap(),
+            serde_json::to_string(&plan(&obs, &config)).unwrap()
+        );
     }
 
     #[test]
