@@ -79,15 +79,8 @@ pub fn observation_needs<'a>(
         })
         .collect();
     probes.sort_by_key(|p| p.game_id);
-    let mut unrecorded_games: Vec<GameId> = fleet
-        .kept
-        .iter()
-        .filter(|(_, kept)| !kept.recorded)
-        .map(|(id, _)| *id)
-        .collect();
-    unrecorded_games.sort();
     ObservationNeeds {
-        unrecorded_games,
+        unrecorded_games: fleet.unrecorded_games(),
         probes,
     }
 }
@@ -162,15 +155,7 @@ impl<'a> Planning<'a> {
     /// The games that have a kept container but no record at all, sorted: the games whose
     /// projections R10 needs (those of [`observation_needs`]).
     pub fn unrecorded_games(&self) -> Vec<GameId> {
-        let mut games: Vec<GameId> = self
-            .fleet
-            .kept
-            .iter()
-            .filter(|(_, kept)| !kept.recorded)
-            .map(|(id, _)| *id)
-            .collect();
-        games.sort_unstable();
-        games
+        self.fleet.unrecorded_games()
     }
 
     /// The plan, with the projections of the unrecorded games, or the error that their load
@@ -866,6 +851,18 @@ impl<'a, 'c> Fleet<'a, 'c> {
                 matched.own = kept.id == record.current_container_id && kept.host == host;
             }
         }
+    }
+
+    /// The games of kept containers without any record, sorted (R10).
+    fn unrecorded_games(&self) -> Vec<GameId> {
+        let mut games: Vec<GameId> = self
+            .kept
+            .iter()
+            .filter(|(_, kept)| !kept.recorded)
+            .map(|(id, _)| *id)
+            .collect();
+        games.sort_unstable();
+        games
     }
 
     /// R11: the engine version label when acceptable, else `""`.
