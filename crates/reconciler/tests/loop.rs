@@ -525,3 +525,95 @@ async fn a_full_pass_tells_its_progress_probe_by_probe_and_a_quick_pass_tells_no
         "a quick pass probes nothing"
     );
 }
+
+/// An engine whose probe holds its thread (work the pass does synchronously, as planning a
+/// large fleet does) until it is let go, or at most 20 s.
+struct HoldingEngine {
+    probing: std::sync::mpsc::SyncSender<()>,
+    let_go: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+#[async_trait]
+impl galaxy_runtime_ports::EnginePort for HoldingEngine {
+    async fn status(&self, _endpoint: &str) -> PortResult<serde_json::Value> {
+        let _ = self.probing.try_send(());
+        let _ = self
+            .let_go
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(20));
+        Ok(serde_json::json!({"turn": 1}))
+    }
+}
+
+/// On a multi-thread runtime a quick pass runs on a thread of its own, beside the full pass:
+/// while the full pass's probe holds its thread, a triggered quick pass still lists, plans and
+/// removes the game whose container vanished. (On one task with the full pass it could only
+/// run once the probe let go.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quick_pass_runs_on_another_thread_while_a_full_pass_holds_its_own() {
+    let config = Config::default();
+    let world = galaxy_runtime_memory::MemoryPorts::new();
+    world.add_running_game(&config, GameId::new_random());
+    let vanished = world.add_running_game(&config, GameId::new_random());
+    let (docker, store) = (world.docker.clone(), world.store.clone());
+    let (probing, started) = std::sync::mpsc::sync_channel(2);
+    let (let_go, held) = std::sync::mpsc::channel();
+    let reconciler = Reconciler::builder()
+        .docker(docker.clone())
+        .store(store.clone())
+        .engine(Arc::new(HoldingEngine {
+            probing,
+            let_go: std::sync::Mutex::new(held),
+        }))
+        .without_lobby()
+        .cache(Arc::new(MemoryCache::new()))
+        .scheduler(Arc::new(MemoryScheduler::new()))
+        .config(Config {
+            probe_concurrency: std::num::NonZeroUsize::new(1).unwrap(),
+            ..config.clone()
+        })
+        .build()
+        .expect("built");
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn({
+        let reconciler = reconciler.clone();
+        let cancel = cancel.clone();
+        async move { reconciler.run(cancel).await }
+    });
+    tokio::task::spawn_blocking(move || started.recv_timeout(Duration::from_secs(20)))
+        .await
+        .unwrap()
+        .expect("the start-up full pass probes");
+
+    docker
+        .remove(&vanished.current_container_id)
+        .expect("the container exists");
+    let vanished = vanished.game_id;
+    reconciler.trigger();
+    let removed = tokio::task::spawn_blocking({
+        let store = store.clone();
+        move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < deadline {
+                if store.record(vanished).map(|r| r.status) == Some(RuntimeStatus::Removed) {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            false
+        }
+    })
+    .await
+    .unwrap();
+    // Let every probe go, whatever was seen, so that the loop can end.
+    for _ in 0..4 {
+        let _ = let_go.send(());
+    }
+    cancel.cancel();
+    run.await.unwrap().unwrap();
+    assert!(
+        removed,
+        "the quick pass removed the vanished game while the full pass's probe held its thread"
+    );
+}
