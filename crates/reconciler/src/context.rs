@@ -71,7 +71,8 @@ pub(crate) struct Lobby {
 pub(crate) struct PlanBasis<'a> {
     /// The time of the observation.
     pub now: Timestamp,
-    /// The records the plan saw.
+    /// The records the plan saw: all of them, or at least those of the games whose record it
+    /// writes (what the planner hands over, [`crate::planner::Planned`]).
     pub records: &'a [Arc<RuntimeRecord>],
     /// The probe outcomes the plan saw.
     pub probes: &'a BTreeMap<GameId, ProbeOutcome>,

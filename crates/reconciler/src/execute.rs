@@ -102,17 +102,13 @@ pub(crate) async fn apply(
 /// What the plan's record writes expect, by game: the records of the games with a rebind, a
 /// status change or a probe-failure counter, as the plan saw them. Only those: a pass at rest
 /// writes no record, and copying every record's ids into a map was a tenth of a quick pass of
-/// 100k games that changed nothing.
+/// 100k games that changed nothing. `records` are what [`PlanBasis::records`] holds: after the
+/// planner, only the records of the games it writes, so that this reads no other.
 fn expectations(records: &[Arc<RuntimeRecord>], plan: &Plan) -> HashMap<GameId, Expected> {
     let written: HashSet<GameId> = plan
         .actions
         .iter()
-        .filter(|a| {
-            matches!(
-                a,
-                Action::Rebind { .. } | Action::SetStatus { .. } | Action::SetProbeFailures { .. }
-            )
-        })
+        .filter(|a| a.writes_record())
         .map(Action::game_id)
         .collect();
     if written.is_empty() {

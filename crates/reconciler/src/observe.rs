@@ -18,8 +18,9 @@ use tokio::time::Instant;
 
 use crate::addressing::probe_endpoint;
 use crate::context::Ports;
+use crate::planner::Planned;
 use crate::report::ObserveStep;
-use crate::{Plan, Planning, ProbeTarget, observation_needs, telemetry};
+use crate::{Planning, ProbeTarget, observation_needs, telemetry};
 
 /// What the observe step gathered.
 pub(crate) struct Observed {
@@ -33,7 +34,7 @@ pub(crate) struct Observed {
     pub probes_made: u64,
     /// A quick pass's plan, made while it observed, and how long planning took: R1–R4 tell
     /// which projections to load, so the pass works them out once ([`Planning`]).
-    pub planned: Option<(Plan, Duration)>,
+    pub planned: Option<(Planned, Duration)>,
 }
 
 /// How a pass observes: its kind, and over how long a full pass spreads its probes.
@@ -150,7 +151,7 @@ async fn observe_and_plan_quick(
     let (games, projections_failed) = load_projections(ports, &unrecorded).await;
     let projections_error = projections_failed.as_ref().map(|e| error_chain(e));
     let started = Instant::now();
-    let plan = planning.finish(&games, projections_error.as_deref());
+    let planned = planning.finish_with_written(&games, projections_error.as_deref());
     planned_in += started.elapsed();
     observation.games = games;
     observation.projections_error = projections_error;
@@ -158,7 +159,7 @@ async fn observe_and_plan_quick(
         observation,
         projections_failed,
         probes_made: 0,
-        planned: Some((plan, planned_in)),
+        planned: Some((planned, planned_in)),
     }
 }
 

@@ -109,6 +109,15 @@ impl Action {
         }
     }
 
+    /// Whether the action writes the game's record (compare-and-set on what the plan saw):
+    /// a rebind, a status change or a probe-failure counter.
+    pub(crate) fn writes_record(&self) -> bool {
+        matches!(
+            self,
+            Self::Rebind { .. } | Self::SetStatus { .. } | Self::SetProbeFailures { .. }
+        )
+    }
+
     /// Whether this is a `set_status … to: removed`.
     pub fn is_removal(&self) -> bool {
         matches!(

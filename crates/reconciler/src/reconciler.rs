@@ -20,6 +20,7 @@ use crate::backoff::Jitter;
 use crate::context::{Clock, DockerHost, Lobby, PlanBasis, Ports};
 use crate::execute;
 use crate::observe::{self, Observed, Observing};
+use crate::planner::{self, Planned};
 use crate::relay::{DeliveryReport, Relay};
 use crate::report::{ActionFailure, ObserveStep, PassError, PassReport};
 use crate::{Finding, Plan, plan, telemetry};
@@ -709,10 +710,10 @@ impl Reconciler {
         let started = Instant::now();
         // A quick pass planned while it observed: its planning time is the plan's, not the
         // observation's.
-        let (plan, planned_in) = match observed.planned {
-            Some((plan, planned_in)) => (plan, planned_in),
+        let (Planned { plan, written }, planned_in) = match observed.planned {
+            Some(planned) => planned,
             None => (
-                plan(&observed.observation, &inner.config),
+                planner::plan_with_written(&observed.observation, &inner.config),
                 std::time::Duration::ZERO,
             ),
         };
@@ -744,7 +745,7 @@ impl Reconciler {
 
         let basis = PlanBasis {
             now: observation.now,
-            records: &observation.records,
+            records: &written,
             probes: &observation.probes,
         };
         self.apply_and_finish(basis, &plan, report, failures).await
