@@ -72,8 +72,10 @@ struct Given<'a> {
 /// The reconciler: observes, plans and applies passes through the ports it was built with.
 ///
 /// Cheap to clone (clones share everything). Runs only on the host's tokio runtime: it spawns
-/// no thread and no task, and keeps no global state besides the host's `metrics` recorder and
-/// `log` logger.
+/// no thread, and no task but the one its loop
+/// ([`Component::run`](galaxy_runtime_ports::Component::run)) runs its quick passes on (ended
+/// with the loop, aborted if the loop is dropped), and keeps no global state besides the
+/// host's `metrics` recorder and `log` logger.
 ///
 /// ```
 /// use std::sync::Arc;
