@@ -4,6 +4,8 @@
 //! the machine runs, where criterion's times do.
 //!
 //! `PLAN_GAMES=100000 PLAN_ROUNDS=5 cargo bench -p galaxy-runtime-reconciler --bench plan_once`
+//! (`--bench plan_once_mimalloc`: the same with mimalloc as the process's allocator, as the
+//! command-line tool has; `docs/performance.md` §10).
 //!
 //! With `PLAN_JSON=<file>` the last round's plan is written there as JSON, so that a change of
 //! the planner's layout can be checked to plan exactly as the build before it.
@@ -44,7 +46,8 @@ fn touch(observation: &Observation) -> usize {
     sum
 }
 
-fn main() {
+/// Runs the bench; `pub` for `plan_once_mimalloc`, which runs it with another allocator.
+pub fn main() {
     let games = number("PLAN_GAMES", 100_000);
     let rounds = number("PLAN_ROUNDS", 5).max(1);
     let (observation, config) = fleet::fleet(games).into_parts();

@@ -13,6 +13,9 @@
 //! Run with `cargo bench -p galaxy-runtime-reconciler --bench reaction`
 //! (`REACTION_BENCH_SIZES=1000,10000` for fewer sizes). It prints its figures;
 //! `docs/performance.md` §6 records them.
+//!
+//! `--bench reaction_mimalloc` is the same bench with mimalloc as the process's allocator, as
+//! the command-line tool has (`docs/performance.md` §10).
 
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
@@ -137,7 +140,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn main() {
+/// Runs the bench; `pub` for `reaction_mimalloc`, which runs it with another allocator.
+pub fn main() {
     let sizes: Vec<usize> = std::env::var("REACTION_BENCH_SIZES")
         .ok()
         .map(|text| {
