@@ -21,41 +21,29 @@ pub fn escape(text: &str) -> String {
 
 fn action_line(action: &Action) -> (char, String) {
     match action {
-        Action::Adopt {
-            container_id,
-            image_ref,
-            engine_version,
-            status,
-            endpoint,
-            docker_host,
-            ..
-        } => (
+        Action::Adopt(adoption) => (
             '+',
             format!(
-                "adopt container {}{} ({}{}) as {status}, endpoint {}",
-                short(container_id),
-                on_host(docker_host),
-                escape(image_ref),
-                if engine_version.is_empty() {
+                "adopt container {}{} ({}{}) as {}, endpoint {}",
+                short(&adoption.container_id),
+                on_host(&adoption.docker_host),
+                escape(&adoption.image_ref),
+                if adoption.engine_version.is_empty() {
                     String::new()
                 } else {
-                    format!(", engine {engine_version}")
+                    format!(", engine {}", adoption.engine_version)
                 },
-                escape(endpoint)
+                adoption.status,
+                escape(&adoption.endpoint)
             ),
         ),
-        Action::Rebind {
-            container_id,
-            image_ref,
-            docker_host,
-            ..
-        } => (
+        Action::Rebind(rebinding) => (
             '~',
             format!(
                 "rebind to container {}{} ({})",
-                short(container_id),
-                on_host(docker_host),
-                escape(image_ref)
+                short(&rebinding.container_id),
+                on_host(&rebinding.docker_host),
+                escape(&rebinding.image_ref)
             ),
         ),
         Action::SetStatus {

@@ -27,7 +27,7 @@ use log::{debug, info, warn};
 use crate::context::{PlanBasis, Ports};
 use crate::report::{ActionFailure, PassReport};
 use crate::telemetry;
-use crate::{Action, Plan};
+use crate::{Action, Adoption, Plan, Rebinding};
 
 /// How applying ended.
 #[derive(Default)]
@@ -72,7 +72,7 @@ pub(crate) async fn apply(
         }
         if executor.applied.leadership_lost.is_none() {
             match group[0] {
-                Action::Adopt { .. } | Action::Rebind { .. } | Action::SetStatus { .. } => {
+                Action::Adopt(_) | Action::Rebind(_) | Action::SetStatus { .. } => {
                     for action in group {
                         executor.write_one(action).await;
                         attempted += 1;
@@ -214,17 +214,18 @@ impl Executor<'_, '_> {
     /// removal, and the lobby, cache and scheduler after).
     async fn write_one(&mut self, action: &Action) {
         match action {
-            Action::Adopt {
-                game_id,
-                container_id,
-                image_ref,
-                engine_version,
-                endpoint,
-                docker_network,
-                turn_schedule,
-                status,
-                docker_host,
-            } => {
+            Action::Adopt(adoption) => {
+                let Adoption {
+                    game_id,
+                    container_id,
+                    image_ref,
+                    engine_version,
+                    endpoint,
+                    docker_network,
+                    turn_schedule,
+                    status,
+                    docker_host,
+                } = &**adoption;
                 self.adopt(
                     *game_id,
                     RuntimeRecord {
@@ -243,13 +244,14 @@ impl Executor<'_, '_> {
                 )
                 .await
             }
-            Action::Rebind {
-                game_id,
-                container_id,
-                image_ref,
-                engine_version,
-                docker_host,
-            } => {
+            Action::Rebind(rebinding) => {
+                let Rebinding {
+                    game_id,
+                    container_id,
+                    image_ref,
+                    engine_version,
+                    docker_host,
+                } = &**rebinding;
                 let Some(expected) = self.expected(*game_id, action.kind()) else {
                     return;
                 };

@@ -33,7 +33,7 @@ mod report;
 mod runner;
 pub mod telemetry;
 
-pub use plan::{Action, Finding, Plan, Summary};
+pub use plan::{Action, Adoption, Finding, Plan, Rebinding, Summary};
 pub use planner::{
     CONTAINER_DISAPPEARED, ENGINE_REACHABLE, NO_PROBE_RESULT, ObservationNeeds, Planning,
     ProbeTarget, game_id_of, is_acceptable_version, observation_needs, plan,

@@ -13,7 +13,7 @@ use galaxy_runtime_model::{
     PassKind, ProbeOutcome, RuntimeRecord, RuntimeStatus,
 };
 
-use crate::plan::{Action, Finding, Plan};
+use crate::plan::{Action, Adoption, Finding, Plan, Rebinding};
 
 /// The message of a `set_status … to: removed` (R6) and of the lobby's job result.
 pub const CONTAINER_DISAPPEARED: &str = "container disappeared";
@@ -237,7 +237,7 @@ impl<'a> Planning<'a> {
                 continue;
             }
             match projections.get(&game_id) {
-                Some(game) => actions.push(Action::Adopt {
+                Some(game) => actions.push(Action::Adopt(Box::new(Adoption {
                     game_id,
                     container_id: container.id.clone(),
                     image_ref: container.image_ref.clone(),
@@ -254,7 +254,7 @@ impl<'a> Planning<'a> {
                         RuntimeStatus::Stopped
                     },
                     docker_host: container.host.clone(),
-                }),
+                }))),
                 None => findings.push(Finding::OrphanContainer {
                     game_id,
                     container_id: container.id.clone(),
@@ -320,13 +320,13 @@ fn plan_record<'a>(
 
     // R7: across hosts too.
     if !matched.own {
-        actions.push(Action::Rebind {
+        actions.push(Action::Rebind(Box::new(Rebinding {
             game_id,
             container_id: container.id.clone(),
             image_ref: container.image_ref.clone(),
             engine_version: fleet.engine_version(container).to_owned(),
             docker_host: container.host.clone(),
-        });
+        })));
     }
 
     // R8; and a quick pass does not apply R9 at all.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use galaxy_runtime_model::{GameId, RuntimeStatus};
-use galaxy_runtime_reconciler::{Action, Finding, Plan};
+use galaxy_runtime_reconciler::{Action, Adoption, Finding, Plan, Rebinding};
 
 fn game(n: u8) -> GameId {
     format!("00000000-0000-4000-8000-0000000000{n:02x}")
@@ -16,7 +16,7 @@ fn game(n: u8) -> GameId {
 /// One action of every variant, in declaration order, all for `game_id`.
 fn every_action(game_id: GameId) -> Vec<Action> {
     let actions = vec![
-        Action::Adopt {
+        Action::Adopt(Box::new(Adoption {
             game_id,
             container_id: "c1".to_owned(),
             image_ref: "galaxy/engine:1.4".to_owned(),
@@ -26,14 +26,14 @@ fn every_action(game_id: GameId) -> Vec<Action> {
             turn_schedule: "0 */6 * * *".to_owned(),
             status: RuntimeStatus::Running,
             docker_host: "a".to_owned(),
-        },
-        Action::Rebind {
+        })),
+        Action::Rebind(Box::new(Rebinding {
             game_id,
             container_id: "c2".to_owned(),
             image_ref: "galaxy/engine:1.5".to_owned(),
             engine_version: "1.5.0".to_owned(),
             docker_host: "b".to_owned(),
-        },
+        })),
         Action::SetStatus {
             game_id,
             from: RuntimeStatus::Running,
@@ -52,8 +52,8 @@ fn every_action(game_id: GameId) -> Vec<Action> {
     // A new variant must be added above: this match stops compiling until it is named here.
     for action in &actions {
         match action {
-            Action::Adopt { .. }
-            | Action::Rebind { .. }
+            Action::Adopt(_)
+            | Action::Rebind(_)
             | Action::SetStatus { .. }
             | Action::SetProbeFailures { .. }
             | Action::PublishSnapshot { .. } => {}

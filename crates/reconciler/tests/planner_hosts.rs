@@ -8,7 +8,7 @@ use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, HostObservation, Observation,
     PassKind, ProbeOutcome, RuntimeRecord, RuntimeStatus, Timestamp,
 };
-use galaxy_runtime_reconciler::{Action, Finding, Plan, plan};
+use galaxy_runtime_reconciler::{Action, Finding, Plan, Rebinding, plan};
 use serde_json::json;
 
 use RuntimeStatus::*;
@@ -85,13 +85,13 @@ fn removed(game: u8) -> Action {
 }
 
 fn rebind(game: u8, id: &str, host: &str) -> Action {
-    Action::Rebind {
+    Action::Rebind(Box::new(Rebinding {
         game_id: gid(game),
         container_id: id.to_owned(),
         image_ref: "galaxy/engine:1.4".to_owned(),
         engine_version: "1.4.0".to_owned(),
         docker_host: host.to_owned(),
-    }
+    }))
 }
 
 fn unavailable(host: &str, error: &str, records: u64) -> Finding {
@@ -216,8 +216,8 @@ fn r4_container_ids_are_unique_within_a_host_only() {
     assert_eq!(p.actions.len(), 2, "{:?}", p.actions);
     assert_eq!(p.actions[0], removed(1));
     assert!(
-        matches!(&p.actions[1], Action::Adopt { game_id, container_id, docker_host, .. }
-            if *game_id == gid(2) && container_id == "c1" && docker_host == "b"),
+        matches!(&p.actions[1], Action::Adopt(a)
+            if a.game_id == gid(2) && a.container_id == "c1" && a.docker_host == "b"),
         "{:?}",
         p.actions[1]
     );

@@ -289,8 +289,8 @@ proptest! {
     fn games_with_a_record_are_never_adopted(obs in observation(), config in config()) {
         let recorded: HashSet<GameId> = obs.records.iter().map(|r| r.game_id).collect();
         for action in plan(&obs, &config).actions {
-            if let Action::Adopt { game_id, .. } = action {
-                prop_assert!(!recorded.contains(&game_id));
+            if let Action::Adopt(adoption) = action {
+                prop_assert!(!recorded.contains(&adoption.game_id));
             }
         }
     }
@@ -345,9 +345,12 @@ proptest! {
         let listed: HashSet<(&str, &str)> =
             obs.containers.iter().map(|c| (c.host.as_str(), c.id.as_str())).collect();
         for action in plan(&obs, &config).actions {
-            if let Action::Adopt { container_id, docker_host, .. }
-            | Action::Rebind { container_id, docker_host, .. } = &action
-            {
+            let listed_as = match &action {
+                Action::Adopt(a) => Some((&a.container_id, &a.docker_host)),
+                Action::Rebind(r) => Some((&r.container_id, &r.docker_host)),
+                _ => None,
+            };
+            if let Some((container_id, docker_host)) = listed_as {
                 prop_assert!(listed.contains(&(docker_host.as_str(), container_id.as_str())), "{:?}", action);
             }
         }

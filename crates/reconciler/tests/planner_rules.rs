@@ -7,7 +7,7 @@ use galaxy_runtime_model::{
     Config, ContainerState, ContainerSummary, GameId, GameProjection, Observation, PassKind,
     ProbeOutcome, RuntimeRecord, RuntimeStatus, Timestamp,
 };
-use galaxy_runtime_reconciler::{Action, Finding, Plan, plan};
+use galaxy_runtime_reconciler::{Action, Adoption, Finding, Plan, Rebinding, plan};
 use serde_json::json;
 
 use RuntimeStatus::*;
@@ -396,13 +396,13 @@ fn r4_empty_container_id_matches_by_game_id() {
     assert_eq!(
         p.actions,
         vec![
-            Action::Rebind {
+            Action::Rebind(Box::new(Rebinding {
                 game_id: gid(1),
                 container_id: "c1".into(),
                 image_ref: "galaxy/engine:1.4".into(),
                 engine_version: "1.4.0".into(),
                 docker_host: String::new(),
-            },
+            })),
             Action::SetStatus {
                 game_id: gid(1),
                 from: Starting,
@@ -520,13 +520,13 @@ fn r7_rebind_follows_the_running_container() {
     assert_eq!(
         p.actions,
         vec![
-            Action::Rebind {
+            Action::Rebind(Box::new(Rebinding {
                 game_id: gid(1),
                 container_id: "c-new".into(),
                 image_ref: "galaxy/engine:1.5".into(),
                 engine_version: "1.5.0".into(),
                 docker_host: String::new(),
-            },
+            })),
             snapshot(1),
         ]
     );
@@ -543,13 +543,13 @@ fn r8_stopped_record_gets_no_probe_only_rebind() {
     let p = run(&obs);
     assert_eq!(
         p.actions,
-        vec![Action::Rebind {
+        vec![Action::Rebind(Box::new(Rebinding {
             game_id: gid(1),
             container_id: "c-new".into(),
             image_ref: "galaxy/engine:1.4".into(),
             engine_version: "1.4.0".into(),
             docker_host: String::new(),
-        }]
+        }))]
     );
 }
 
@@ -761,7 +761,7 @@ fn r10_adopts_known_games_and_reports_orphans() {
     assert_eq!(
         p.actions,
         vec![
-            Action::Adopt {
+            Action::Adopt(Box::new(Adoption {
                 game_id: gid(1),
                 container_id: "c1".into(),
                 image_ref: "galaxy/engine:1.4".into(),
@@ -771,8 +771,8 @@ fn r10_adopts_known_games_and_reports_orphans() {
                 turn_schedule: "0 0 * * *".into(),
                 status: Running,
                 docker_host: String::new(),
-            },
-            Action::Adopt {
+            })),
+            Action::Adopt(Box::new(Adoption {
                 game_id: gid(2),
                 container_id: "c2".into(),
                 image_ref: "galaxy/engine:1.4".into(),
@@ -782,7 +782,7 @@ fn r10_adopts_known_games_and_reports_orphans() {
                 turn_schedule: "".into(),
                 status: Stopped,
                 docker_host: String::new(),
-            },
+            })),
         ]
     );
     assert_eq!(
@@ -838,11 +838,11 @@ fn r10_endpoint_is_built_from_the_normalised_game_id_not_the_name() {
         game_id: gid(10),
         turn_schedule: String::new(),
     });
-    let Action::Adopt { endpoint, .. } = &run(&obs).actions[0] else {
+    let Action::Adopt(adoption) = &run(&obs).actions[0] else {
         panic!("expected an adoption");
     };
     assert_eq!(
-        endpoint,
+        adoption.endpoint,
         "http://galaxy-game-00000000-0000-4000-8000-00000000000a:8080"
     );
 }
@@ -870,10 +870,10 @@ fn r11_engine_version_label() {
         let mut obs = observe(vec![c], vec![record(1, Running, "old")]);
         ok_probe(&mut obs, 1);
         let p = run(&obs);
-        let Action::Rebind { engine_version, .. } = &p.actions[0] else {
+        let Action::Rebind(rebinding) = &p.actions[0] else {
             panic!("expected a rebind, got {:?}", p.actions);
         };
-        assert_eq!(engine_version, expected, "label {label:?}");
+        assert_eq!(rebinding.engine_version, expected, "label {label:?}");
         let invalid = Finding::InvalidLabel {
             container_id: "c1".into(),
             label: "galaxy.engine_version".into(),
@@ -1058,13 +1058,13 @@ fn a_quick_pass_acts_on_containers_and_never_on_engine_health() {
         p.actions,
         vec![
             removed(1, Running),
-            Action::Rebind {
+            Action::Rebind(Box::new(Rebinding {
                 game_id: gid(2),
                 container_id: "c2-new".into(),
                 image_ref: "galaxy/engine:1.4".into(),
                 engine_version: "1.4.0".into(),
                 docker_host: String::new(),
-            },
+            })),
         ]
     );
     assert!(p.findings.is_empty(), "{:?}", p.findings);

@@ -141,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
     ensure!(
         plan.actions
             .iter()
-            .any(|a| matches!(a, Action::Adopt { game_id, .. } if *game_id == unrecorded)),
+            .any(|a| matches!(a, Action::Adopt(adoption) if adoption.game_id == unrecorded)),
         "the unrecorded game's container should be adopted"
     );
     ensure!(

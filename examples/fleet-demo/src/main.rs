@@ -187,17 +187,14 @@ fn short(container_id: &str) -> &str {
 fn describe_action(action: &Action, names: &Names) -> String {
     let who = names.of(action.game_id());
     match action {
-        Action::Adopt {
-            container_id,
-            status,
-            ..
-        } => format!(
-            "adopt       {who}: container {} runs it but it has no record; record it as {status}",
-            short(container_id)
+        Action::Adopt(adoption) => format!(
+            "adopt       {who}: container {} runs it but it has no record; record it as {}",
+            short(&adoption.container_id),
+            adoption.status
         ),
-        Action::Rebind { container_id, .. } => format!(
+        Action::Rebind(rebinding) => format!(
             "rebind      {who}: the record follows container {}, which really runs it",
-            short(container_id)
+            short(&rebinding.container_id)
         ),
         Action::SetStatus {
             from, to, message, ..
