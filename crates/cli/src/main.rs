@@ -21,33 +21,7 @@
 // is plain text for people, not a rustdoc link.
 #![allow(rustdoc::broken_intra_doc_links)]
 
-/// The process's allocator. A pass allocates each container, record and probe answer of the
-/// fleet in small pieces, and its planner then walks them all: on glibc's allocator those
-/// pieces lie scattered and each reach is a cache miss, on mimalloc's size-class pages they
-/// lie close. Measured at 100k games (`docs/performance.md` §10): a quick pass alone 60 ms
-/// instead of 85, its planning 45 ms instead of 65. A backend that embeds the library chooses
-/// its own.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's `purge_delay` option, by its place in `mi_option_t` (`mimalloc.h` of the pinned
-/// `libmimalloc-sys`, which exposes no constant for it).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// Keeps the pages a pass frees for the next pass, unless `MIMALLOC_PURGE_DELAY` says
-/// otherwise. By default mimalloc hands them back to the system a second after they are freed,
-/// and the next pass faults every one of them in again: at 100k games a quick pass beside a
-/// full pass took 60 ms longer so (`docs/performance.md` §10). glibc's allocator keeps them
-/// too; the process's memory stays at what its largest pass needs.
-#[allow(unsafe_code)] // a call into the allocator's C API; nothing else in the tool is unsafe
-fn keep_freed_pages() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: `mi_option_set` is not thread safe; this runs first in `main`, before any
-        // other thread exists, and -1 is the option's documented "never purge".
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) }
-    }
-}
-
+mod allocator;
 mod cli;
 mod connect;
 mod events_cmd;
@@ -90,7 +64,7 @@ impl std::fmt::Display for BadInput {
 impl std::error::Error for BadInput {}
 
 fn main() -> ExitCode {
-    keep_freed_pages();
+    allocator::keep_freed_pages();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Plan(args) => plan_cmd::run(&args),
@@ -187,31 +161,4 @@ fn with_runtime(command: Command) -> anyhow::Result<()> {
             Command::Man => package_cmd::man(),
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The option set by number is `purge_delay`: before it is set it holds `purge_delay`'s
-    /// default (1000 ms in the pinned mimalloc, no other option's), and afterwards "never".
-    #[test]
-    #[allow(unsafe_code)] // reads the allocator's options through its C API
-    fn the_allocator_keeps_freed_pages() {
-        let from_env = std::env::var("MIMALLOC_PURGE_DELAY").ok();
-        // SAFETY: `mi_option_get` only reads the option (racing only with `mi_option_set`,
-        // which no other test calls).
-        let before = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        let expected = from_env
-            .as_deref()
-            .map_or(1000, |v| v.parse().unwrap_or(-2));
-        assert_eq!(
-            before, expected,
-            "option {MI_OPTION_PURGE_DELAY} is not purge_delay"
-        );
-        keep_freed_pages();
-        // SAFETY: as above.
-        let after = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(after, if from_env.is_some() { expected } else { -1 });
-    }
 }

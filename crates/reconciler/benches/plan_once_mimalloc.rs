@@ -2,6 +2,7 @@
 //! tool has it: how much of the figures is the system allocator's layout of the fleet
 //! (`docs/performance.md` §10).
 
+#[path = "../../cli/src/allocator.rs"]
 mod allocator;
 
 #[path = "plan_once.rs"]
