@@ -209,3 +209,38 @@ fn the_summary_counts_each_kind_under_its_own_word() {
     assert_eq!(plan.summary.actions.len(), Action::KINDS.len());
     assert_eq!(plan.summary.findings.len(), Finding::KINDS.len());
 }
+
+/// Every action is one flat JSON object, its fields beside `kind` (CONTRACT §5) — the boxed
+/// kinds too, whose fields live in a struct of their own — and reads back as itself.
+#[test]
+fn every_action_is_one_flat_object_that_reads_back() {
+    for action in every_action(game(1)) {
+        let json = serde_json::to_value(&action).expect("plans serialise");
+        let object = json.as_object().expect("an action is an object");
+        assert!(object.contains_key("game_id"), "{json}");
+        let nested: Vec<&String> = object
+            .iter()
+            .filter(|(key, value)| value.is_object() && *key != "state")
+            .map(|(key, _)| key)
+            .collect();
+        assert!(
+            nested.is_empty(),
+            "fields nested under {nested:?} in {json}"
+        );
+        let back: Action = serde_json::from_value(json.clone()).expect("an action reads back");
+        assert_eq!(back, action, "{json}");
+    }
+}
+
+/// A field an action kind does not have is refused, naming it, for every kind.
+#[test]
+fn an_unknown_field_of_any_action_is_refused_naming_it() {
+    for action in every_action(game(1)) {
+        let mut json = serde_json::to_value(&action).expect("plans serialise");
+        json["colour"] = serde_json::json!("blue");
+        let error = serde_json::from_value::<Action>(json)
+            .expect_err(&format!("{} took an unknown field", action.kind()))
+            .to_string();
+        assert!(error.contains("colour"), "{}: {error}", action.kind());
+    }
+}
